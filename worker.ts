@@ -1,0 +1,68 @@
+/** The one place the Temporal worker is wired: database, adapters, activities, workflows.
+ * `npx tsx worker.ts` runs a worker against DATABASE_URL and TEMPORAL_ADDRESS (docker-compose);
+ * `npm start` calls createWorker in-process. */
+import path from 'node:path';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDependencies } from './activities';
+import { loadConfig } from './platform/config';
+import { createDatabase } from './platform/database';
+import { createLogger } from './platform/logger';
+
+export const WORKFLOWS_PATH = path.resolve(__dirname, 'workflows', 'index.ts');
+
+export async function bundleWorkflows(): Promise<{ code: string }> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
+  warn: (m: string) => console.warn(m), error: (m: string) => console.error(m),
+};
+
+export interface WorkerWiring extends ActivityDependencies {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  /** A prebuilt bundle (tests, production images); otherwise workflows are bundled at start. */
+  workflowBundle?: { code: string } | { codePath: string };
+  extra?: Partial<WorkerOptions>;
+}
+
+export async function createWorker(w: WorkerWiring): Promise<Worker> {
+  const { connection, namespace, taskQueue, workflowBundle, extra, ...deps } = w;
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities(deps),
+    ...extra,
+  });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.logLevel, name: 'worker' });
+  if (!config.databaseUrl || !config.temporal.address) throw new Error('worker: DATABASE_URL and TEMPORAL_ADDRESS are required');
+  const db = createDatabase(config.databaseUrl, { applicationName: 'mvno-bss-worker' });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await createWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    db,
+    logger,
+    workflowBundle: process.env.WORKFLOW_BUNDLE_PATH ? { codePath: process.env.WORKFLOW_BUNDLE_PATH } : undefined,
+  });
+  logger.info({ taskQueue: config.temporal.taskQueue }, 'worker started');
+  await worker.run();
+  await connection.close();
+  await db.destroy();
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

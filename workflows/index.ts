@@ -1,0 +1,2 @@
+/** Every workflow the worker runs. The bundler starts from this file. */
+export { subscriberWorkflow } from './subscriber.workflow';
