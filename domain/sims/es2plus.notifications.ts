@@ -11,6 +11,7 @@
 import {
   failedResponse,
   HandleDownloadProgressInfoRequestSchema,
+  isMissingElement,
   notificationPointName,
   Es2PlusCodes,
   type Es2PlusExecutionStatus,
@@ -45,7 +46,7 @@ export type Es2PlusOperatorNotificationHandler = (notification: Es2PlusDownloadP
 
 export type ParseDownloadProgressResult =
   | { ok: true; notification: Es2PlusDownloadProgress }
-  | { ok: false; message: string; issues: Array<{ path: string; message: string }> };
+  | { ok: false; message: string; issues: Array<{ path: string; message: string }>; missingElement: boolean };
 
 export function toDownloadProgress(req: HandleDownloadProgressInfoRequest): Es2PlusDownloadProgress {
   const n: Es2PlusDownloadProgress = {
@@ -72,7 +73,8 @@ export function parseHandleDownloadProgressInfo(body: unknown): ParseDownloadPro
   const parsed = HandleDownloadProgressInfoRequestSchema.safeParse(body);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-    return { ok: false, message: issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; '), issues };
+    const missingElement = parsed.error.issues.some((i) => isMissingElement(body, i.path));
+    return { ok: false, message: issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; '), issues, missingElement };
   }
   return { ok: true, notification: toDownloadProgress(parsed.data) };
 }
@@ -104,8 +106,7 @@ export async function handleDownloadProgressInfoRequest(
 ): Promise<Es2PlusHttpAnswer> {
   const parsed = parseHandleDownloadProgressInfo(body);
   if (!parsed.ok) {
-    const missing = parsed.issues.some((i) => /required|received undefined/i.test(i.message));
-    const code = missing ? Es2PlusCodes.MandatoryElementMissing : Es2PlusCodes.InvalidInput;
+    const code = parsed.missingElement ? Es2PlusCodes.MandatoryElementMissing : Es2PlusCodes.InvalidInput;
     return { httpStatus: 200, body: failedResponse(code, parsed.message) };
   }
   const n = parsed.notification;

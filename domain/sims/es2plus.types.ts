@@ -365,6 +365,17 @@ export function isRetryableStatusCode(subjectCode: string, reasonCode: string): 
 // Builders
 // ---------------------------------------------------------------------------------------------
 
+/** True when a validation issue is about an absent element (→ 2.2 "Mandatory Element Missing")
+ *  rather than a wrong one (→ 2.1 "Invalid"). */
+export function isMissingElement(body: unknown, path: ReadonlyArray<PropertyKey>): boolean {
+  let cur: unknown = body;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return true;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur === undefined || cur === null;
+}
+
 export function successHeader(withWarning?: Es2PlusStatusCodeData): Es2PlusResponseHeader {
   return withWarning
     ? { functionExecutionStatus: { status: 'Executed-WithWarning', statusCodeData: withWarning } }
