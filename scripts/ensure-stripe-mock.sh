@@ -21,6 +21,10 @@ if [[ -x "${BIN}" ]]; then
 fi
 
 GO="${GO:-}"
+if [[ -n "${GO}" && ! -x "${GO}" ]]; then
+  log "GO=${GO} is not an executable Go toolchain; unset GO or point it at a 'go' binary."
+  exit 127
+fi
 if [[ -z "${GO}" ]]; then
   if command -v go >/dev/null 2>&1; then
     GO="$(command -v go)"
