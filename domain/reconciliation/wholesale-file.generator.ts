@@ -293,6 +293,9 @@ export function formatMicros(m: bigint): string {
   return (neg ? '-' : '') + s.slice(0, s.length - 6) + '.' + s.slice(s.length - 6);
 }
 
+const PAD2 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+
 const CSV_SPECIAL = /[",\r\n]/;
 function csvField(s: string): string {
   return CSV_SPECIAL.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
@@ -392,9 +395,22 @@ export function generateWholesaleFile(
     }
     return z;
   };
+  // ISO 8601 with ms: the date part is cached per day, the time of day is assembled from tables.
+  let dayStart = NaN;
+  let dayPrefix = '';
   const formatTime = (ms: number): string => {
-    const s = new Date(ms + utcOffsetMs).toISOString();
-    return tz === 'Z' ? s : s.slice(0, 23) + tz;
+    const local = ms + utcOffsetMs;
+    let tod = local - dayStart;
+    if (!(tod >= 0 && tod < 86_400_000)) {
+      dayStart = Math.floor(local / 86_400_000) * 86_400_000;
+      dayPrefix = new Date(dayStart).toISOString().slice(0, 11);
+      tod = local - dayStart;
+    }
+    const sec = Math.floor(tod / 1000);
+    return (
+      dayPrefix + PAD2[Math.floor(sec / 3600)] + ':' + PAD2[Math.floor(sec / 60) % 60] + ':' + PAD2[sec % 60] + '.' +
+      PAD3[tod - sec * 1000] + tz
+    );
   };
   const randomVolume = (service: WholesaleService): bigint => {
     if (service === 'sms') return 1n;
@@ -460,7 +476,7 @@ export function generateWholesaleFile(
     if (typeof volume !== 'bigint' || volume < 0n) {
       throw new Error(`usage event ${ev.usageEventId}: volume must be a non-negative bigint`);
     }
-    let ms = typeof ev.startedAt === 'number' ? ev.startedAt : ev.startedAt.getTime();
+    let ms = Math.floor(typeof ev.startedAt === 'number' ? ev.startedAt : ev.startedAt.getTime());
     if (!Number.isFinite(ms)) throw new Error(`usage event ${ev.usageEventId}: invalid startedAt`);
     const rate = rateOf(service, zone);
     const kind = faultRate > 0 && rng.float() < faultRate ? pickKind() : null;

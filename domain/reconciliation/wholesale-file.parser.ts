@@ -394,7 +394,7 @@ function twoDigits(s: string, i: number): number {
 export function parseIsoTimestamp(s: string): number | string {
   const len = s.length;
   if (len === 0) return 'empty';
-  if (len < 20) return `not an ISO 8601 date-time with offset ('${s}')`;
+  if (len < 19) return `not an ISO 8601 date-time with offset ('${s}')`;
   const y0 = twoDigits(s, 0);
   const y1 = twoDigits(s, 2);
   const mo = twoDigits(s, 5);
