@@ -170,8 +170,8 @@ export async function createSmdpPlusSimulator(options: SmdpPlusSimulatorOptions 
   });
 
   /** functionCallIdentifier → the first answer (a promise, so concurrent repeats wait for it). */
-  const answers = new Map<string, Promise<Answer>>();
-  const remember = (key: string, answer: Promise<Answer>): void => {
+  const answers = new Map<string, Promise<Answer | null>>();
+  const remember = (key: string, answer: Promise<Answer | null>): void => {
     answers.set(key, answer);
     while (answers.size > cacheSize) answers.delete(answers.keys().next().value as string);
   };
@@ -338,53 +338,74 @@ export async function createSmdpPlusSimulator(options: SmdpPlusSimulatorOptions 
       return send(res, 200, failedResponse(Es2PlusCodes.RequesterUnknown, 'unknown function requester', functionRequesterIdentifier));
     }
 
-    // Idempotency: a repeated functionCallIdentifier gets the first answer, faults or not.
+    // Idempotency: a repeated functionCallIdentifier gets the first answer, faults or not; a repeat
+    // arriving while the first is still being worked on waits for it.
     const key = `${functionRequesterIdentifier}\u0000${fn}\u0000${functionCallIdentifier}`;
-    const known = answers.get(key);
-    if (known) {
+    for (;;) {
+      const known = answers.get(key);
+      if (!known) break;
       const a = await known;
-      log({ msg: 'repeated call answered from memory', fn, functionCallIdentifier });
-      return send(res, a.httpStatus, a.body);
+      if (a) {
+        log({ msg: 'repeated call answered from memory', fn, functionCallIdentifier });
+        return send(res, a.httpStatus, a.body);
+      }
+      // The first attempt ended without a remembered answer (fault): this one is a fresh call.
     }
-
-    const latency = faults.latencyMs(fn);
-    if (latency > 0) await sleep(latency, abort.signal);
-    if (faults.takeReset(fn)) {
-      log({ msg: 'connection reset (fault)', fn, functionCallIdentifier });
-      req.socket.destroy();
-      return;
-    }
-    const httpStatus = faults.takeHttpStatus(fn);
-    if (httpStatus !== undefined) {
-      log({ msg: 'HTTP error (fault)', fn, httpStatus });
-      res.writeHead(httpStatus, { 'Content-Type': 'text/plain' }).end(`simulated HTTP ${httpStatus}`);
-      return;
-    }
-    const error = faults.takeError(fn);
-    if (error) {
-      const answer: Answer = { httpStatus: 200, body: failedResponse(error, error.message, undefined, error.status ?? 'Failed') };
-      // Transient refusals are not remembered, so a retry with the same identifier can succeed.
-      if (error.status !== 'Expired' && !isRetryableStatusCode(error.subjectCode, error.reasonCode)) remember(key, Promise.resolve(answer));
-      log({ msg: 'refused (fault)', fn, subjectCode: error.subjectCode, reasonCode: error.reasonCode });
-      return send(res, answer.httpStatus, answer.body);
-    }
-    const timeout = faults.takeTimeout(fn);
-    if (timeout) {
-      log({ msg: 'not answering in time (fault)', fn, ms: timeout.ms, execute: timeout.execute ?? true });
-      if (timeout.execute ?? true) {
-        const answer = execute(fn, body);
-        remember(key, Promise.resolve(answer));
-        await sleep(timeout.ms, abort.signal);
+    let settle!: (a: Answer | null) => void;
+    remember(key, new Promise<Answer | null>((r) => (settle = r)));
+    const keep = (a: Answer): Answer => {
+      settle(a);
+      return a;
+    };
+    const forget = (): void => {
+      if (answers.get(key)) answers.delete(key);
+      settle(null);
+    };
+    try {
+      const latency = faults.latencyMs(fn);
+      if (latency > 0) await sleep(latency, abort.signal);
+      if (faults.takeReset(fn)) {
+        forget();
+        log({ msg: 'connection reset (fault)', fn, functionCallIdentifier });
+        req.socket.destroy();
+        return;
+      }
+      const httpStatus = faults.takeHttpStatus(fn);
+      if (httpStatus !== undefined) {
+        forget();
+        log({ msg: 'HTTP error (fault)', fn, httpStatus });
+        res.writeHead(httpStatus, { 'Content-Type': 'text/plain' }).end(`simulated HTTP ${httpStatus}`);
+        return;
+      }
+      const error = faults.takeError(fn);
+      if (error) {
+        const answer: Answer = { httpStatus: 200, body: failedResponse(error, error.message, undefined, error.status ?? 'Failed') };
+        // Transient refusals are not remembered, so a retry with the same identifier can succeed.
+        if (error.status !== 'Expired' && !isRetryableStatusCode(error.subjectCode, error.reasonCode)) keep(answer);
+        else forget();
+        log({ msg: 'refused (fault)', fn, subjectCode: error.subjectCode, reasonCode: error.reasonCode });
         return send(res, answer.httpStatus, answer.body);
       }
-      await sleep(timeout.ms, abort.signal);
-      req.socket.destroy();
-      return;
+      const timeout = faults.takeTimeout(fn);
+      if (timeout) {
+        log({ msg: 'not answering in time (fault)', fn, ms: timeout.ms, execute: timeout.execute ?? true });
+        if (timeout.execute ?? true) {
+          const answer = keep(execute(fn, body));
+          await sleep(timeout.ms, abort.signal);
+          return send(res, answer.httpStatus, answer.body);
+        }
+        forget();
+        await sleep(timeout.ms, abort.signal);
+        req.socket.destroy();
+        return;
+      }
+      const answer = keep(execute(fn, body));
+      log({ msg: 'es2+', fn, functionCallIdentifier, status: (answer.body as { header: { functionExecutionStatus: { status: string } } }).header.functionExecutionStatus.status });
+      return send(res, answer.httpStatus, answer.body);
+    } catch (e) {
+      forget();
+      throw e;
     }
-    const answer = execute(fn, body);
-    remember(key, Promise.resolve(answer));
-    log({ msg: 'es2+', fn, functionCallIdentifier, status: (answer.body as { header: { functionExecutionStatus: { status: string } } }).header.functionExecutionStatus.status });
-    return send(res, answer.httpStatus, answer.body);
   };
 
   // ---- admin ------------------------------------------------------------------------------------
