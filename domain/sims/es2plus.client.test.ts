@@ -353,6 +353,11 @@ describe('client-side errors', () => {
       answer = { status: 200, body: JSON.stringify({ header: { functionExecutionStatus: { status: 'Executed-Success' } } }) };
       expect(await failure(() => c.downloadOrder({ profileType: 'x' }))).toMatchObject({ kind: 'Protocol' }); // no iccid
 
+      const small = new Es2PlusClient({ baseUrl: `http://127.0.0.1:${(stub.address() as AddressInfo).port}`, functionRequesterIdentifier: 'x', maxResponseBytes: 100 });
+      answer = { status: 200, body: JSON.stringify({ header: { functionExecutionStatus: { status: 'Executed-Success' } }, iccid: '89880100000000000016', pad: 'x'.repeat(5_000) }) };
+      expect(await failure(() => small.downloadOrder({ profileType: 'x' }))).toMatchObject({ kind: 'Protocol', retryable: false });
+      small.close();
+
       answer = { status: 502, body: 'bad gateway' };
       expect(await failure(() => c.downloadOrder({ profileType: 'x' }))).toMatchObject({ kind: 'Http', httpStatus: 502, retryable: true });
     } finally {

@@ -395,16 +395,22 @@ export class Es2PlusClient implements Es2PlusOperatorPort {
         res.on('data', (c: Buffer) => {
           size += c.length;
           if (size > this.maxResponseBytes) {
-            req.destroy(new TooLargeSignal());
+            finish(() => reject(new TooLargeSignal()));
+            req.destroy();
             return;
           }
           chunks.push(c);
         });
         res.on('end', () => finish(() => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') })));
         res.on('error', (e) => finish(() => reject(e)));
-        res.on('aborted', () => finish(() => reject(Object.assign(new Error('answer aborted'), { code: 'ECONNRESET' }))));
+        res.on('close', () => {
+          if (!res.complete) finish(() => reject(Object.assign(new Error('answer cut short'), { code: 'ECONNRESET' })));
+        });
       });
-      const timer = setTimeout(() => req.destroy(new TimeoutSignal()), timeoutMs);
+      const timer = setTimeout(() => {
+        finish(() => reject(new TimeoutSignal()));
+        req.destroy();
+      }, timeoutMs);
       req.on('error', (e) => finish(() => reject(e)));
       req.end(body);
     });
