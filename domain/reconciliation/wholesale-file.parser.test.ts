@@ -12,6 +12,7 @@ import {
   WholesaleFileError,
   createCopyRowEncoder,
   encodeCopyRow,
+  formatUtcIso,
   parseDecimalMicros,
   parseIsoTimestamp,
   parseWholesaleColumnMapping,
@@ -572,6 +573,18 @@ describe('PostgreSQL COPY text encoding', () => {
       '7\ta\\\\b\\tc\\nd\\re\t262011234567890\t\\N\tvoice\t2025-03-01T09:00:00.005Z\t61\troam\\\\eu\t-3250000\tEUR\n',
     );
     expect(encodeCopyRow(rec).split('\t')).toHaveLength(10);
+  });
+
+  it('formats timestamps exactly like Date#toISOString (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: Date.UTC(1900, 0, 1), max: Date.UTC(9999, 11, 31) }), { minLength: 1, maxLength: 20 }), (xs) => {
+        // includes repeats on the same day (cached date part) and jumps back and forth
+        for (const ms of [...xs, ...xs.map((x) => x + 1), ...xs.map((x) => x - 86_400_000)]) {
+          expect(formatUtcIso(ms)).toBe(new Date(ms).toISOString());
+        }
+      }),
+    );
+    expect(formatUtcIso(0.5)).toBe(new Date(0.5).toISOString());
   });
 
   it('leading columns are encoded once', () => {

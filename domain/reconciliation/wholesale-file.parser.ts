@@ -362,9 +362,8 @@ export function parseVolume(s: string): bigint | string {
       return `not a non-negative integer ('${s}')`;
     }
   }
-  if (len <= 15) return BigInt(+s); // exact below 2^53 and faster than parsing the string as bigint
   const v = BigInt(s);
-  return v > INT64_MAX ? `out of range ('${s}')` : v;
+  return len >= 19 && v > INT64_MAX ? `out of range ('${s}')` : v;
 }
 
 const MAX_EPOCH_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
@@ -518,6 +517,27 @@ export function encodeCopyValue(v: CopyValue): string {
   return String(v);
 }
 
+const PAD2 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+let isoDayStart = NaN;
+let isoDayPrefix = '';
+
+/** Epoch ms → "YYYY-MM-DDTHH:MM:SS.mmmZ" (same as Date#toISOString; the date part is cached per day). */
+export function formatUtcIso(ms: number): string {
+  let tod = ms - isoDayStart;
+  if (!(tod >= 0 && tod < 86_400_000)) {
+    if (!Number.isInteger(ms)) return new Date(ms).toISOString();
+    isoDayStart = Math.floor(ms / 86_400_000) * 86_400_000;
+    isoDayPrefix = new Date(isoDayStart).toISOString().slice(0, 11);
+    tod = ms - isoDayStart;
+  }
+  const sec = Math.floor(tod / 1000);
+  return (
+    isoDayPrefix + PAD2[Math.floor(sec / 3600)] + ':' + PAD2[Math.floor(sec / 60) % 60] + ':' + PAD2[sec % 60] + '.' +
+    PAD3[tod - sec * 1000] + 'Z'
+  );
+}
+
 /**
  * One line (with its trailing '\n') of COPY text format for `WHOLESALE_COPY_COLUMNS`:
  * `COPY staging (line_number, record_id, …, currency) FROM STDIN` — started_at as ISO 8601
@@ -530,7 +550,7 @@ export function encodeCopyRow(r: WholesaleRecord): string {
     '\t' + r.imsi +
     '\t' + (r.msisdn === null ? '\\N' : r.msisdn) +
     '\t' + r.service +
-    '\t' + new Date(r.startedAtMs).toISOString() +
+    '\t' + formatUtcIso(r.startedAtMs) +
     '\t' + r.volume +
     '\t' + escapeCopyText(r.zone) +
     '\t' + r.wholesaleAmountMicros +
@@ -610,6 +630,7 @@ export class WholesaleFileParse implements AsyncIterable<WholesaleParseItem> {
   private readonly maxRawLength: number;
 
   private started = false;
+  private readonly scratch: string[] = [];
   private carry = '';
   private bomChecked = false;
   private header: string[] | null = null;
@@ -749,8 +770,11 @@ export class WholesaleFileParse implements AsyncIterable<WholesaleParseItem> {
     }
     const buf = this.carry.length === 0 ? text : this.carry + text;
     const len = buf.length;
+    const delim = this.delimiter;
+    const f = this.scratch;
     let pos = 0;
     let q = buf.indexOf('"');
+    let d = buf.indexOf(delim); // next delimiter at or after the current field (cached: O(n) overall)
     while (pos < len) {
       let nl = buf.indexOf('\n', pos);
       if (q !== -1 && q < pos) q = buf.indexOf('"', pos);
@@ -763,15 +787,29 @@ export class WholesaleFileParse implements AsyncIterable<WholesaleParseItem> {
         let end = nl;
         if (end > pos && buf.charCodeAt(end - 1) === CR) end--;
         const lineNumber = ++this.stats.lines;
-        if (end === pos) this.emptyLine(lineNumber, out);
-        else this.row(buf.slice(pos, end).split(this.delimiter), lineNumber, buf, pos, end, null, out);
+        if (end === pos) {
+          this.emptyLine(lineNumber, out);
+        } else {
+          let k = 0;
+          let s = pos;
+          for (;;) {
+            if (d !== -1 && d < s) d = buf.indexOf(delim, s);
+            if (d === -1 || d >= end) {
+              f[k++] = buf.slice(s, end);
+              break;
+            }
+            f[k++] = buf.slice(s, d);
+            s = d + 1;
+          }
+          this.row(f, k, lineNumber, buf, pos, end, null, out);
+        }
         pos = nl + 1;
       } else {
         const rec = this.quotedRecord(buf, pos, final);
         if (rec === null) break;
         const lineNumber = this.stats.lines + 1;
         this.stats.lines += 1 + rec.innerLines;
-        this.row(rec.fields, lineNumber, buf, pos, rec.end, rec.error, out);
+        this.row(rec.fields, rec.fields.length, lineNumber, buf, pos, rec.end, rec.error, out);
         pos = rec.next;
       }
     }
@@ -880,8 +918,10 @@ export class WholesaleFileParse implements AsyncIterable<WholesaleParseItem> {
     });
   }
 
+  /** `f[0..n)` are the row's fields (`f` may be a reused scratch array: copy what you keep). */
   private row(
     f: string[],
+    n: number,
     lineNumber: number,
     buf: string,
     start: number,
@@ -891,16 +931,16 @@ export class WholesaleFileParse implements AsyncIterable<WholesaleParseItem> {
   ): void {
     const L = this.layout;
     if (L === null) {
-      this.setHeader(f, lineNumber, syntaxError);
+      this.setHeader(f.slice(0, n), lineNumber, syntaxError);
       return;
     }
     if (syntaxError !== null) {
       this.reject(out, lineNumber, buf, start, end, [{ field: null, column: null, message: syntaxError }]);
       return;
     }
-    if (f.length !== L.fieldCount) {
+    if (n !== L.fieldCount) {
       this.reject(out, lineNumber, buf, start, end, [
-        { field: null, column: null, message: `expected ${L.fieldCount} fields, got ${f.length}` },
+        { field: null, column: null, message: `expected ${L.fieldCount} fields, got ${n}` },
       ]);
       return;
     }
