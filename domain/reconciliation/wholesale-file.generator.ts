@@ -91,8 +91,8 @@ export type WholesaleFaultKind = (typeof WHOLESALE_FAULT_KINDS)[number];
 /** What the generator injected. JSON-safe (bigints as strings in `detail`). */
 export interface InjectedFault {
   fault: WholesaleFaultKind;
-  /** The source event (absent only for nothing: every fault has one). */
-  usageEventId?: string;
+  /** The event the fault was derived from (every fault has one; for unknown_imsi and extra_on_mno it is the neighbour the extra record was placed next to). */
+  usageEventId: string;
   /** The MNO record that carries the fault (absent for `dropped`). */
   recordId?: string;
   /** File line of that record (absent for `dropped`). */
@@ -335,7 +335,11 @@ export function generateWholesaleFile(
   const cleanDriftRate = options.cleanDriftRate ?? 0;
   const currency = options.currency ?? 'EUR';
   if (!/^[A-Z]{3}$/.test(currency)) throw new Error(`currency must be an ISO 4217 code, got '${currency}'`);
-  const utcOffsetMs = (options.utcOffsetMinutes ?? 0) * 60_000;
+  const offsetMinutes = options.utcOffsetMinutes ?? 0;
+  if (!Number.isInteger(offsetMinutes) || Math.abs(offsetMinutes) > 18 * 60) {
+    throw new Error(`utcOffsetMinutes must be a whole number of minutes within ±18 h, got ${offsetMinutes}`);
+  }
+  const utcOffsetMs = offsetMinutes * 60_000;
   const tz = offsetSuffix(options.utcOffsetMinutes ?? 0);
   const recordIdPrefix = options.recordIdPrefix ?? 'MNO';
   const unknownImsiPrefix = options.unknownImsiPrefix ?? '99999';

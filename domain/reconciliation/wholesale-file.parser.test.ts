@@ -89,6 +89,18 @@ describe('canonical file', () => {
     }).rejects.toThrow(/only once/);
   });
 
+  it('a header without rows (and without a final newline) is an empty, valid file', async () => {
+    const { records, rejected, summary } = await parse(HEADER);
+    expect([records, rejected]).toEqual([[], []]);
+    expect(summary).toMatchObject({ lines: 1, records: 0, rejected: 0 });
+  });
+
+  it('header names match case-insensitively and ignore surrounding blanks; extra columns are ignored', async () => {
+    const header = ' Record_ID ,IMSI,msisdn,Service,started_at,volume,zone,wholesale_amount,currency,extra';
+    const { records } = await parse(`${header}\n${ROW},whatever\n`);
+    expect(records).toHaveLength(1);
+  });
+
   it('reads a file stream from disk', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wholesale-parser-'));
     try {
