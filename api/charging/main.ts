@@ -1,0 +1,73 @@
+/**
+ * Runs the Nchf charging endpoint as its own process (it scales separately from the GraphQL API):
+ *
+ *   DATABASE_URL=postgres://… npx tsx api/charging/main.ts
+ *
+ * Environment: CHARGING_HOST (127.0.0.1), CHARGING_PORT (4100; 0 = any free port),
+ * CHARGING_POOL_MAX (8), CHARGING_CONCURRENCY (parallel batches, 4), CHARGING_MAX_BATCH (256),
+ * CHARGING_VALIDITY_SEC (grant validity, 3600), CHARGING_SWEEP_GRACE_SEC (30),
+ * CHARGING_SWEEP_INTERVAL_MS (5000), CHARGING_HOME_MCCS (comma separated, 262).
+ * API keys are checked against the `api_keys` table (SHA-256 of the key, role network or admin).
+ * Prints `charging listening on <host>:<port>` when ready; SIGTERM/SIGINT drain and exit.
+ */
+import crypto from 'node:crypto';
+import { Pool } from 'pg';
+import { createLogger } from '../../platform/logger';
+import { createChargingEngine } from '../../domain/charging/charging-engine';
+import { startSweeper } from '../../domain/charging/sweeper';
+import { createChargingServer } from './nchf-charging.server';
+
+/** `Authorization: Bearer <key>` → the key's role from the api_keys table (SHA-256 of the key). */
+export function apiKeyAuthenticator(pool: Pool): (header: string | undefined) => Promise<string | undefined> {
+  return async (header) => {
+    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) return undefined;
+    const hash = crypto.createHash('sha256').update(m[1], 'utf8').digest('hex');
+    const res = await pool.query({ name: 'charging_api_key_v1', text: 'SELECT role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL', values: [hash] });
+    return res.rows[0]?.role;
+  };
+}
+
+async function main(): Promise<void> {
+  const log = createLogger({ name: 'charging' });
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new Error('DATABASE_URL is required');
+  const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+  const pool = new Pool({ connectionString: url, max: env('CHARGING_POOL_MAX', 8), application_name: 'mvno-bss-charging' });
+  pool.on('error', (err) => log.error({ err }, 'idle database connection failed'));
+  const engine = createChargingEngine({
+    pool,
+    concurrency: env('CHARGING_CONCURRENCY', 4),
+    maxBatch: env('CHARGING_MAX_BATCH', 256),
+    policy: { validityTimeSec: env('CHARGING_VALIDITY_SEC', 3600), sweepGraceSec: env('CHARGING_SWEEP_GRACE_SEC', 30) },
+  });
+  const sweeper = startSweeper({ engine, pool, intervalMs: env('CHARGING_SWEEP_INTERVAL_MS', 5000), onError: (err) => log.error({ err }, 'sweep failed') });
+  const server = createChargingServer({
+    engine,
+    authenticate: apiKeyAuthenticator(pool),
+    homeMccs: (process.env.CHARGING_HOME_MCCS ?? '262').split(',').map((s) => s.trim()).filter(Boolean),
+    onError: (err) => log.error({ err }, 'charging request failed'),
+  });
+  const host = process.env.CHARGING_HOST ?? '127.0.0.1';
+  const port = await server.listen(env('CHARGING_PORT', 4100), host);
+  process.stdout.write(`charging listening on ${host}:${port}\n`);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.close();
+    await sweeper.stop();
+    await engine.close();
+    await pool.end();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`charging: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}
