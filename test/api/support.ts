@@ -1,0 +1,34 @@
+import request from 'supertest';
+import type { Client } from '@temporalio/client';
+import type { Knex } from 'knex';
+import { createApp } from '../../api/app';
+import { createApiKey, cachedApiKeyResolver } from '../../domain/access/api-keys.repository';
+import { ROLES, type Role } from '../../domain/access/roles';
+import { loadConfig } from '../../platform/config';
+import { createLogger } from '../../platform/logger';
+import { createMetrics } from '../../platform/metrics';
+
+/** The real Express app over a real database and Temporal, with one API key per role. */
+export async function buildTestApi(db: Knex, temporal: Client, taskQueue: string, env: Record<string, string> = {}) {
+  const config = loadConfig({ NODE_ENV: 'test', TEMPORAL_TASK_QUEUE: taskQueue, ...env });
+  const resolve = cachedApiKeyResolver(db, 0);
+  const app = createApp({
+    config,
+    db,
+    temporal,
+    logger: createLogger({ level: 'silent' }),
+    metrics: createMetrics(),
+    resolveApiKey: async (key) => {
+      const role = await resolve(key);
+      return role ? { role, actor: `test:${role}` } : undefined;
+    },
+  });
+  const keys = {} as Record<Role, string>;
+  for (const role of ROLES) keys[role] = (await createApiKey(db, { name: `test ${role}`, role })).key;
+  const gql = (role: Role | null, query: string, variables?: Record<string, unknown>) => {
+    const r = request(app).post('/graphql').set('Content-Type', 'application/json');
+    if (role) r.set('Authorization', `Bearer ${keys[role]}`);
+    return r.send({ query, variables });
+  };
+  return { app, keys, gql, config };
+}
