@@ -9,10 +9,11 @@ export function maskIdentifier(value: unknown): unknown {
 const MASKED_KEYS = ['msisdn', 'imsi', 'iccid', 'eid', 'MSISDN', 'IMSI', 'ICCID', 'EID'];
 const SECRET_KEYS = ['apiKey', 'authorization', 'password', 'pin', 'puk', 'ki', 'opc', 'keyReference'];
 
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+export function createLogger(options: { level?: string; name?: string; destination?: NodeJS.WritableStream } = {}): Logger {
   const paths = MASKED_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
   const secrets = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
-  return pino({
+  return pino(
+    {
     name: options.name ?? 'mvno-bss',
     level: options.level ?? process.env.LOG_LEVEL ?? 'info',
     redact: {
@@ -22,7 +23,9 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
     },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-  });
+    },
+    options.destination ?? process.stdout,
+  );
 }
 
 export type { Logger };
