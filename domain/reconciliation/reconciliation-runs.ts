@@ -1,0 +1,563 @@
+/**
+ * Reconciliation runs: one per partner, period (YYYY-MM) and version.
+ *
+ *   createRun → stageRun → matchChunk × chunkCount → finalizeRun → (approveRun)
+ *
+ * - createRun pins the partner's terms in force at the start of the period and the imports whose
+ *   records fall in it; it is idempotent on its request key (the Temporal workflow run).
+ * - stageRun copies our rated usage for the period into the run's partition of
+ *   `reconciliation_our_usage`, tagged with the same chunk rule as the wholesale records, and
+ *   records the row count of every chunk on both sides. Staging is derived data: a chunk whose
+ *   counts do not match any more (an UNLOGGED table emptied by a database crash) is re-staged,
+ *   or, on the wholesale side, refused with a clear message.
+ * - matchChunk matches one chunk in set-based SQL (see `matchChunkSql`) and writes its
+ *   discrepancies, settlement lines and its `reconciliation_chunks` row in ONE transaction:
+ *   a chunk is either fully counted or not at all, and a chunk already done is skipped, so a
+ *   crash anywhere resumes without double counting.
+ * - finalizeRun totals the settlement lines, writes the CSV / HTML / JSON reports, and marks the
+ *   run ready for approval. approveRun (finance) makes it immutable (database triggers).
+ *
+ * Matching rules (every record, ours and the MNO's, ends in exactly one category):
+ *   1. MNO records whose subscriber key is unknown (IMSI not in `sims`, or MSISDN of no
+ *      subscriber) → unknown_subscriber.
+ *   2. Exact pairs: same key, service, start time and volume (the n-th identical record pairs
+ *      with the n-th identical event).
+ *   3. A still unpaired record identical in content to another (same key, service, start,
+ *      volume, zone, amount) → duplicate (on its side).
+ *   4. Fuzzy pairs among the rest: same key and service, |Δt| ≤ window; one-to-one by rounds of
+ *      mutual best candidates, ordered by (volume within tolerance first, |Δt|, |Δv|).
+ *   5. A pair with |Δv| beyond tolerance → volume_mismatch; else an amount that differs from the
+ *      rate card on the MNO's volume by more than the amount tolerance (or no rate) →
+ *      rate_mismatch; else matched.
+ *   6. Unpaired MNO records → missing_ours (usage we never rated: revenue leakage); unpaired
+ *      events of ours → missing_mno (the MNO did not charge it: disputable).
+ */
+import type { Knex } from 'knex';
+import { DomainError } from '../shared/domain-error';
+import { getPartner, termsById, termsFor, type PartnerTerms } from './partners';
+import { chunkSql, DEFAULT_CHUNK_COUNT } from './wholesale-import';
+import { buildReports, type SettlementSummary } from './settlement-report';
+
+export const RECONCILIATION_CATEGORIES = [
+  'matched',
+  'volume_mismatch',
+  'missing_ours',
+  'missing_mno',
+  'duplicate',
+  'unknown_subscriber',
+  'rate_mismatch',
+] as const;
+export type ReconciliationCategory = (typeof RECONCILIATION_CATEGORIES)[number];
+export type CategoryCounts = Record<ReconciliationCategory, number>;
+
+export const RUN_STATUSES = ['pending', 'staging', 'matching', 'settling', 'ready', 'approved', 'failed', 'superseded'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export interface ReconciliationRun {
+  id: string;
+  partnerId: string;
+  partnerCode: string;
+  period: string;
+  periodStart: Date;
+  periodEnd: Date;
+  version: number;
+  termsId: string;
+  importIds: string[];
+  chunkCount: number;
+  chunksDone: number;
+  status: RunStatus;
+  summary: SettlementSummary | null;
+  error: string | null;
+  workflowId: string | null;
+  requestedBy: string;
+  approvedBy: string | null;
+  approvedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export function emptyCounts(): CategoryCounts {
+  return Object.fromEntries(RECONCILIATION_CATEGORIES.map((c) => [c, 0])) as CategoryCounts;
+}
+
+export function periodBounds(period: string): { start: Date; end: Date } {
+  const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(period);
+  if (!m) throw new DomainError('INVALID_PERIOD', `period must be YYYY-MM, got '${period}'`, ['input', 'period']);
+  const y = Number(m[1]);
+  const mo = Number(m[2]) - 1;
+  return { start: new Date(Date.UTC(y, mo, 1)), end: new Date(Date.UTC(y, mo + 1, 1)) };
+}
+
+const toRun = (r: Record<string, unknown>): ReconciliationRun => ({
+  id: String(r.id),
+  partnerId: String(r.partner_id),
+  partnerCode: r.partner_code as string,
+  period: r.period as string,
+  periodStart: r.period_start as Date,
+  periodEnd: r.period_end as Date,
+  version: r.version as number,
+  termsId: String(r.terms_id),
+  importIds: ((r.import_ids as (string | number)[]) ?? []).map(String),
+  chunkCount: r.chunk_count as number,
+  chunksDone: r.chunks_done as number,
+  status: r.status as RunStatus,
+  summary: (r.summary as SettlementSummary | null) ?? null,
+  error: (r.error as string | null) ?? null,
+  workflowId: (r.workflow_id as string | null) ?? null,
+  requestedBy: r.requested_by as string,
+  approvedBy: (r.approved_by as string | null) ?? null,
+  approvedAt: (r.approved_at as Date | null) ?? null,
+  createdAt: r.created_at as Date,
+  updatedAt: r.updated_at as Date,
+});
+
+const RUN_SELECT = `SELECT r.*, p.code AS partner_code FROM reconciliation_runs r JOIN reconciliation_partners p ON p.id = r.partner_id`;
+
+export async function getRun(db: Knex, runId: string): Promise<ReconciliationRun> {
+  const { rows } = await db.raw(`${RUN_SELECT} WHERE r.id = ?`, [runId]);
+  if (rows.length === 0) throw new DomainError('RUN_NOT_FOUND', `no reconciliation run ${runId}`, ['input', 'runId']);
+  return toRun(rows[0]);
+}
+
+export async function findRun(db: Knex, runId: string): Promise<ReconciliationRun | null> {
+  if (!/^\d{1,18}$/.test(runId)) return null;
+  const { rows } = await db.raw(`${RUN_SELECT} WHERE r.id = ?`, [runId]);
+  return rows.length ? toRun(rows[0]) : null;
+}
+
+export async function listRuns(db: Knex, filter: { partnerCode?: string; period?: string; limit?: number } = {}): Promise<ReconciliationRun[]> {
+  const where: string[] = [];
+  const params: Knex.RawBinding[] = [];
+  if (filter.partnerCode) {
+    where.push('p.code = ?');
+    params.push(filter.partnerCode);
+  }
+  if (filter.period) {
+    where.push('r.period = ?');
+    params.push(filter.period);
+  }
+  params.push(filter.limit ?? 100);
+  const { rows } = await db.raw(`${RUN_SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY r.id DESC LIMIT ?`, params);
+  return rows.map(toRun);
+}
+
+export interface CreateRunInput {
+  partnerCode: string;
+  period: string;
+  actor: string;
+  /** Idempotency: the same key returns the same run (the workflow id and its run id). */
+  requestKey?: string;
+  chunkCount?: number;
+}
+
+export async function createRun(db: Knex, input: CreateRunInput): Promise<ReconciliationRun> {
+  const partner = await getPartner(db, input.partnerCode);
+  const { start, end } = periodBounds(input.period);
+  const chunkCount = input.chunkCount ?? DEFAULT_CHUNK_COUNT;
+  const id = await db.transaction(async (trx) => {
+    await trx.raw(`SELECT pg_advisory_xact_lock(hashtext('reconciliation:' || ? || ':' || ?))`, [partner.code, input.period]);
+    if (input.requestKey) {
+      const existing = await trx('reconciliation_runs').where({ workflow_id: input.requestKey }).first();
+      if (existing) return String(existing.id);
+    }
+    const terms = await termsFor(trx, partner.id, start.toISOString().slice(0, 10));
+    if (!terms) throw new DomainError('NO_TERMS', `partner '${partner.code}' has no terms in force on ${start.toISOString().slice(0, 10)}`);
+    const imports = await trx('wholesale_imports')
+      .where({ partner_id: partner.id })
+      .andWhere('first_started_at', '<', end)
+      .andWhere('last_started_at', '>=', start)
+      .select('id', 'chunk_count');
+    for (const i of imports) {
+      if (i.chunk_count !== chunkCount) {
+        throw new DomainError('CHUNK_COUNT_MISMATCH', `import ${i.id} was loaded in ${i.chunk_count} chunks, the run asks for ${chunkCount}`);
+      }
+    }
+    const last = await trx('reconciliation_runs').where({ partner_id: partner.id, period: input.period }).max('version as v').first();
+    const [row] = await trx('reconciliation_runs')
+      .insert({
+        partner_id: partner.id,
+        period: input.period,
+        period_start: start,
+        period_end: end,
+        version: Number(last?.v ?? 0) + 1,
+        terms_id: terms.id,
+        import_ids: imports.map((i: { id: string }) => i.id),
+        chunk_count: chunkCount,
+        requested_by: input.actor,
+        workflow_id: input.requestKey ?? null,
+      })
+      .returning('id');
+    return String(row.id);
+  });
+  return getRun(db, id);
+}
+
+function keyExpr(identityKey: 'imsi' | 'msisdn', alias: string): string {
+  return identityKey === 'msisdn' ? `coalesce(${alias}.msisdn, '')` : `coalesce(${alias}.imsi, '')`;
+}
+
+interface StagedCounts {
+  ours: number[];
+  mno: number[];
+}
+
+/** Copy our rated usage of the period into the run's staging partition; record per-chunk counts. */
+export async function stageRun(db: Knex, runId: string, options: { force?: boolean } = {}): Promise<StagedCounts> {
+  const run = await getRun(db, runId);
+  assertOpen(run);
+  const partner = await getPartner(db, run.partnerCode);
+  const existing = (await db('reconciliation_runs').where({ id: runId }).first('staged_counts')).staged_counts as StagedCounts | null;
+  if (existing && !options.force) return existing;
+  const n = run.chunkCount;
+  const parent = `reconciliation_our_usage_${run.id}`;
+  await db('reconciliation_runs').where({ id: runId }).update({ status: 'staging', updated_at: db.fn.now() });
+  await db.transaction(async (trx) => {
+    await trx.raw(`DROP TABLE IF EXISTS ${parent}`);
+    await trx.raw(`CREATE TABLE ${parent} PARTITION OF reconciliation_our_usage FOR VALUES IN (${run.id}) PARTITION BY LIST (chunk)`);
+    for (let c = 0; c < n; c++) await trx.raw(`CREATE UNLOGGED TABLE ${parent}_${c} PARTITION OF ${parent} FOR VALUES IN (${c})`);
+    const key = keyExpr(partner.identityKey, 'u');
+    await trx.raw(
+      `INSERT INTO ${parent} (run_id, chunk, id, key, imsi, msisdn, service, zone, started_at, volume, amount_micros)
+       SELECT ?, ${chunkSql(key, n)}, u.id, ${key}, u.imsi, u.msisdn, u.service, u.zone, u.started_at, u.used_units, u.amount_micros
+         FROM rated_usage u WHERE u.started_at >= ? AND u.started_at < ?`,
+      [run.id, run.periodStart, run.periodEnd],
+    );
+  });
+  await db.raw(`ANALYZE ${parent}`);
+  const counts: StagedCounts = { ours: new Array(n).fill(0), mno: new Array(n).fill(0) };
+  const { rows: ours } = await db.raw(`SELECT chunk, count(*)::int AS n FROM ${parent} GROUP BY chunk`);
+  for (const r of ours) counts.ours[r.chunk] = r.n;
+  if (run.importIds.length > 0) {
+    const { rows: mno } = await db.raw(
+      `SELECT chunk, count(*)::int AS n FROM wholesale_records WHERE import_id = ANY(?::bigint[]) AND started_at >= ? AND started_at < ? GROUP BY chunk`,
+      [run.importIds, run.periodStart, run.periodEnd],
+    );
+    for (const r of mno) counts.mno[r.chunk] = r.n;
+  }
+  await db('reconciliation_runs').where({ id: runId }).update({ staged_counts: JSON.stringify(counts), status: 'matching', updated_at: db.fn.now() });
+  return counts;
+}
+
+function assertOpen(run: ReconciliationRun): void {
+  if (run.status === 'approved') throw new DomainError('RUN_APPROVED', `run ${run.id} is approved and immutable; start a new version`);
+  if (run.status === 'superseded') throw new DomainError('RUN_SUPERSEDED', `run ${run.id} was superseded`);
+}
+
+async function chunkCountsFine(db: Knex, run: ReconciliationRun, chunk: number, staged: StagedCounts): Promise<{ ours: boolean; mno: boolean }> {
+  const { rows: o } = await db.raw(`SELECT count(*)::int AS n FROM reconciliation_our_usage_${run.id}_${chunk}`).catch(() => ({ rows: [{ n: -1 }] }));
+  let mnoN = 0;
+  if (run.importIds.length > 0) {
+    const { rows } = await db.raw(
+      `SELECT count(*)::int AS n FROM wholesale_records WHERE import_id = ANY(?::bigint[]) AND chunk = ? AND started_at >= ? AND started_at < ?`,
+      [run.importIds, chunk, run.periodStart, run.periodEnd],
+    );
+    mnoN = rows[0].n;
+  }
+  return { ours: o[0].n === staged.ours[chunk], mno: mnoN === staged.mno[chunk] };
+}
+
+/** Match one chunk; idempotent (a chunk already done returns its stored counts). */
+export async function matchChunk(db: Knex, runId: string, chunk: number): Promise<CategoryCounts> {
+  const done = await db('reconciliation_chunks').where({ run_id: runId, chunk }).first();
+  if (done) return done.counts as CategoryCounts;
+  let run = await getRun(db, runId);
+  assertOpen(run);
+  if (chunk < 0 || chunk >= run.chunkCount) throw new Error(`chunk ${chunk} out of range 0..${run.chunkCount - 1}`);
+  let staged = (await db('reconciliation_runs').where({ id: runId }).first('staged_counts')).staged_counts as StagedCounts | null;
+  if (!staged) staged = await stageRun(db, runId);
+  const fine = await chunkCountsFine(db, run, chunk, staged);
+  if (!fine.mno) {
+    throw new DomainError('WHOLESALE_RECORDS_CHANGED', `the wholesale records of run ${runId} chunk ${chunk} no longer match what was staged (a database crash empties UNLOGGED imports): re-import the files and start a new run`);
+  }
+  if (!fine.ours) {
+    staged = await stageRun(db, runId, { force: true });
+    run = await getRun(db, runId);
+  }
+  const partner = await getPartner(db, run.partnerCode);
+  const terms = await termsById(db, run.termsId);
+  try {
+    return await db.transaction(async (trx) => {
+      const counts = await matchChunkSql(trx, run, partner.identityKey, terms, chunk);
+      await trx('reconciliation_chunks').insert({ run_id: runId, chunk, counts: JSON.stringify(counts) });
+      await trx.raw(
+        `UPDATE reconciliation_runs SET chunks_done = (SELECT count(*) FROM reconciliation_chunks WHERE run_id = ?), updated_at = now() WHERE id = ?`,
+        [runId, runId],
+      );
+      return counts;
+    });
+  } catch (err) {
+    // Another attempt of the same chunk won the race: its result stands.
+    if ((err as { code?: string }).code === '23505') {
+      const row = await db('reconciliation_chunks').where({ run_id: runId, chunk }).first();
+      if (row) return row.counts as CategoryCounts;
+    }
+    throw err;
+  }
+}
+
+const price = (v: string, r: string) => `((${v} + ${r}.unit_size - 1) / ${r}.unit_size) * ${r}.micros_per_unit`;
+
+/** The set-based matching of one chunk, inside the caller's transaction. */
+export async function matchChunkSql(
+  trx: Knex.Transaction,
+  run: ReconciliationRun,
+  identityKey: 'imsi' | 'msisdn',
+  terms: PartnerTerms,
+  chunk: number,
+): Promise<CategoryCounts> {
+  const tol = terms.tolerances;
+  const q = (sql: string, params: unknown[] = []) => trx.raw(sql, params as Knex.RawBinding[]);
+  await q(`SET LOCAL work_mem = '256MB'`);
+  const known =
+    identityKey === 'imsi'
+      ? `LEFT JOIN sims s ON s.imsi = w.imsi`
+      : `LEFT JOIN (SELECT DISTINCT msisdn AS imsi FROM subscribers) s ON s.imsi = w.msisdn`;
+  await q(
+    `CREATE TEMP TABLE rm ON COMMIT DROP AS
+     SELECT w.import_id, w.line_number, w.record_id, ${keyExpr(identityKey, 'w')} AS key, w.service, w.zone, w.started_at, w.volume,
+            w.wholesale_amount_micros AS amount, (s.imsi IS NULL) AS unknown,
+            row_number() OVER (PARTITION BY ${keyExpr(identityKey, 'w')}, w.service, w.started_at, w.volume
+                               ORDER BY w.zone, w.wholesale_amount_micros, w.import_id, w.line_number) AS xrn,
+            row_number() OVER (PARTITION BY ${keyExpr(identityKey, 'w')}, w.service, w.started_at, w.volume, w.zone, w.wholesale_amount_micros
+                               ORDER BY w.import_id, w.line_number) AS drn
+       FROM wholesale_records w ${known}
+      WHERE w.import_id = ANY(?::bigint[]) AND w.chunk = ? AND w.started_at >= ? AND w.started_at < ?`,
+    [run.importIds, chunk, run.periodStart, run.periodEnd],
+  );
+  await q(
+    `CREATE TEMP TABLE ro ON COMMIT DROP AS
+     SELECT o.id, o.key, o.service, o.zone, o.started_at, o.volume, o.amount_micros AS amount,
+            row_number() OVER (PARTITION BY o.key, o.service, o.started_at, o.volume ORDER BY o.zone, o.id) AS xrn,
+            row_number() OVER (PARTITION BY o.key, o.service, o.started_at, o.volume, o.zone ORDER BY o.id) AS drn
+       FROM reconciliation_our_usage o WHERE o.run_id = ? AND o.chunk = ?`,
+    [run.id, chunk],
+  );
+  await q(`ANALYZE rm`);
+  await q(`ANALYZE ro`);
+  await q(`CREATE TEMP TABLE pr (import_id bigint, line_number bigint, oid bigint) ON COMMIT DROP`);
+  await q(
+    `INSERT INTO pr SELECT m.import_id, m.line_number, o.id FROM rm m JOIN ro o
+       ON o.key = m.key AND o.service = m.service AND o.started_at = m.started_at AND o.volume = m.volume AND o.xrn = m.xrn
+      WHERE NOT m.unknown`,
+  );
+  await q(`ANALYZE pr`);
+  // Leftovers: unpaired, not unknown, not an identical copy of another record of the same side.
+  await q(
+    `CREATE TEMP TABLE lm ON COMMIT DROP AS SELECT m.* FROM rm m
+      WHERE NOT m.unknown AND NOT EXISTS (SELECT 1 FROM pr WHERE pr.import_id = m.import_id AND pr.line_number = m.line_number)`,
+  );
+  await q(`CREATE TEMP TABLE lo ON COMMIT DROP AS SELECT o.* FROM ro o WHERE NOT EXISTS (SELECT 1 FROM pr WHERE pr.oid = o.id)`);
+  await q(`ANALYZE lm`);
+  await q(`ANALYZE lo`);
+  const volTol = `greatest(CASE o.service WHEN 'data' THEN ${tol.volumeAbsolute.data ?? 0n} WHEN 'voice' THEN ${tol.volumeAbsolute.voice ?? 0n} ELSE ${tol.volumeAbsolute.sms ?? 0n} END,
+                  div(o.volume::numeric * ${tol.volumeRelativePpm}, 1000000))`;
+  await q(
+    `CREATE TEMP TABLE cand ON COMMIT DROP AS
+     SELECT m.import_id, m.line_number, o.id AS oid, (abs(m.volume - o.volume) <= ${volTol}) AS vol_ok,
+            abs(extract(epoch FROM (m.started_at - o.started_at))) AS dt, abs(m.volume - o.volume) AS dv
+       FROM lm m JOIN lo o ON o.key = m.key AND o.service = m.service
+        AND o.started_at BETWEEN m.started_at - make_interval(secs => ?::double precision / 1000) AND m.started_at + make_interval(secs => ?::double precision / 1000)
+      WHERE m.drn = 1 AND o.drn = 1`,
+    [tol.timeWindowMs, tol.timeWindowMs],
+  );
+  for (let round = 0; round < 10_000; round++) {
+    const { rows } = await q(
+      `WITH bm AS (SELECT DISTINCT ON (import_id, line_number) import_id, line_number, oid FROM cand
+                    ORDER BY import_id, line_number, vol_ok DESC, dt, dv, oid),
+            bo AS (SELECT DISTINCT ON (oid) import_id, line_number, oid FROM cand
+                    ORDER BY oid, vol_ok DESC, dt, dv, import_id, line_number),
+            ins AS (INSERT INTO pr SELECT bm.import_id, bm.line_number, bm.oid FROM bm JOIN bo USING (import_id, line_number, oid) RETURNING *),
+            del AS (DELETE FROM cand c USING ins WHERE (c.import_id = ins.import_id AND c.line_number = ins.line_number) OR c.oid = ins.oid)
+       SELECT count(*)::int AS n FROM ins`,
+    );
+    if (rows[0].n === 0) break;
+  }
+  const amountTol = tol.amountMicros;
+  await q(
+    `CREATE TEMP TABLE res ON COMMIT DROP AS
+     SELECT CASE WHEN abs(m.volume - o.volume) > ${volTol} THEN 'volume_mismatch'
+                 WHEN rm_.micros_per_unit IS NULL OR abs(m.amount - ${price('m.volume', 'rm_')}) > ${amountTol} THEN 'rate_mismatch'
+                 ELSE 'matched' END AS category,
+            'both' AS side, m.import_id, m.line_number, m.record_id, m.key AS mno_key, m.service AS mno_service, m.zone AS mno_zone,
+            m.started_at AS mno_started_at, m.volume AS mno_volume, m.amount AS mno_amount, ${price('m.volume', 'rm_')} AS mno_rate_card,
+            o.id AS oid, o.key AS our_key, o.service AS our_service, o.zone AS our_zone, o.started_at AS our_started_at,
+            o.volume AS our_volume, o.amount AS our_amount, ${price('o.volume', 'ro_')} AS our_rate_card
+       FROM pr JOIN rm m ON m.import_id = pr.import_id AND m.line_number = pr.line_number JOIN ro o ON o.id = pr.oid
+       LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${terms.id} AND rm_.service = m.service AND rm_.zone = m.zone
+       LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${terms.id} AND ro_.service = o.service AND ro_.zone = o.zone
+     UNION ALL
+     SELECT CASE WHEN m.unknown THEN 'unknown_subscriber' WHEN m.drn > 1 THEN 'duplicate' ELSE 'missing_ours' END,
+            'mno', m.import_id, m.line_number, m.record_id, m.key, m.service, m.zone, m.started_at, m.volume, m.amount, ${price('m.volume', 'rm_')},
+            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+       FROM rm m LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${terms.id} AND rm_.service = m.service AND rm_.zone = m.zone
+      WHERE NOT EXISTS (SELECT 1 FROM pr WHERE pr.import_id = m.import_id AND pr.line_number = m.line_number)
+     UNION ALL
+     SELECT CASE WHEN o.drn > 1 THEN 'duplicate' ELSE 'missing_mno' END,
+            'ours', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+            o.id, o.key, o.service, o.zone, o.started_at, o.volume, o.amount, ${price('o.volume', 'ro_')}
+       FROM lo o LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${terms.id} AND ro_.service = o.service AND ro_.zone = o.zone
+      WHERE NOT EXISTS (SELECT 1 FROM pr WHERE pr.oid = o.id)`,
+  );
+  await q(
+    `INSERT INTO reconciliation_discrepancies (run_id, chunk, category, side, import_id, line_number, record_id, mno_key, mno_service, mno_zone,
+       mno_started_at, mno_volume, mno_amount_micros, rate_card_micros, rated_usage_id, our_key, our_service, our_zone, our_started_at,
+       our_volume, our_amount_micros, amount_at_stake_micros)
+     SELECT ?, ?, category, side, import_id, line_number, record_id, mno_key, mno_service, mno_zone, mno_started_at, mno_volume, mno_amount,
+            coalesce(our_rate_card, mno_rate_card), oid, our_key, our_service, our_zone, our_started_at, our_volume, our_amount,
+            CASE category
+              WHEN 'volume_mismatch' THEN mno_amount - coalesce(our_rate_card, 0)
+              WHEN 'rate_mismatch' THEN mno_amount - coalesce(mno_rate_card, 0)
+              WHEN 'missing_mno' THEN coalesce(our_rate_card, 0)
+              WHEN 'duplicate' THEN coalesce(mno_amount, our_amount)
+              ELSE mno_amount END
+       FROM res WHERE category <> 'matched'
+      ORDER BY coalesce(mno_started_at, our_started_at), line_number, oid`,
+    [run.id, chunk],
+  );
+  const { rows: lines } = await q(
+    `INSERT INTO reconciliation_settlement_lines (run_id, chunk, service, zone, category, mno_records, our_records, mno_volume, our_volume,
+       rate_card_micros, mno_claimed_micros, retail_revenue_micros)
+     SELECT ?, ?, coalesce(mno_service, our_service), coalesce(mno_zone, our_zone), category, count(line_number), count(oid),
+            coalesce(sum(mno_volume), 0), coalesce(sum(our_volume), 0), coalesce(sum(coalesce(our_rate_card, mno_rate_card)), 0),
+            coalesce(sum(mno_amount), 0), coalesce(sum(our_amount), 0)
+       FROM res GROUP BY 3, 4, 5
+     RETURNING category, mno_records, our_records`,
+    [run.id, chunk],
+  );
+  const counts = emptyCounts();
+  for (const l of lines as { category: ReconciliationCategory; mno_records: string; our_records: string }[]) {
+    // A pair counts once; an unpaired record once on its side.
+    const pair = l.category === 'matched' || l.category === 'volume_mismatch' || l.category === 'rate_mismatch';
+    counts[l.category] += pair ? Number(l.mno_records) : Number(l.mno_records) + Number(l.our_records);
+  }
+  return counts;
+}
+
+/** Total the chunks, write the reports, mark the run ready for approval. Idempotent. */
+export async function finalizeRun(db: Knex, runId: string): Promise<ReconciliationRun> {
+  const run = await getRun(db, runId);
+  if (run.status === 'ready' || run.status === 'approved') return run;
+  assertOpen(run);
+  const { rows: d } = await db.raw(`SELECT count(*)::int AS n FROM reconciliation_chunks WHERE run_id = ?`, [runId]);
+  if (d[0].n !== run.chunkCount) throw new Error(`run ${runId}: ${d[0].n} of ${run.chunkCount} chunks are done`);
+  await db('reconciliation_runs').where({ id: runId }).update({ status: 'settling', updated_at: db.fn.now() });
+  const partner = await getPartner(db, run.partnerCode);
+  const terms = await termsById(db, run.termsId);
+  const { rows } = await db.raw(
+    `SELECT service, zone, category, sum(mno_records)::text AS mno_records, sum(our_records)::text AS our_records,
+            sum(mno_volume)::text AS mno_volume, sum(our_volume)::text AS our_volume, sum(rate_card_micros)::text AS rate_card,
+            sum(mno_claimed_micros)::text AS mno_claimed, sum(retail_revenue_micros)::text AS retail
+       FROM reconciliation_settlement_lines WHERE run_id = ? GROUP BY service, zone, category ORDER BY service, zone, category`,
+    [runId],
+  );
+  const { rows: imports } = run.importIds.length
+    ? await db.raw(`SELECT id::text, file_name, content_sha256, records::int, rejected::int FROM wholesale_imports WHERE id = ANY(?::bigint[]) ORDER BY id`, [run.importIds])
+    : { rows: [] };
+  const reports = buildReports({ run, partner, terms, lines: rows, imports });
+  await db.transaction(async (trx) => {
+    await trx('reconciliation_reports').where({ run_id: runId }).delete();
+    await trx('reconciliation_reports').insert([
+      { run_id: runId, format: 'csv', content: reports.csv },
+      { run_id: runId, format: 'html', content: reports.html },
+      { run_id: runId, format: 'json', content: JSON.stringify(reports.summary, null, 2) },
+    ]);
+    await trx('reconciliation_runs').where({ id: runId }).update({ status: 'ready', summary: JSON.stringify(reports.summary), updated_at: trx.fn.now() });
+  });
+  await db.raw(`DROP TABLE IF EXISTS reconciliation_our_usage_${run.id}`);
+  return getRun(db, runId);
+}
+
+export async function markRunFailed(db: Knex, runId: string, error: string): Promise<void> {
+  await db('reconciliation_runs').where({ id: runId }).whereNotIn('status', ['approved', 'ready']).update({ status: 'failed', error, updated_at: db.fn.now() });
+}
+
+/** Finance approval: the run must be ready; afterwards the run and its results are immutable. */
+export async function approveRun(db: Knex, runId: string, actor: string): Promise<ReconciliationRun> {
+  const run = await getRun(db, runId);
+  if (run.status === 'approved') throw new DomainError('RUN_APPROVED', `run ${runId} was already approved by ${run.approvedBy}`, ['input', 'runId']);
+  if (run.status !== 'ready') throw new DomainError('RUN_NOT_READY', `run ${runId} is ${run.status}; only a ready run can be approved`, ['input', 'runId']);
+  try {
+    await db.transaction(async (trx) => {
+      await trx('reconciliation_runs').where({ id: runId, status: 'ready' }).update({ status: 'approved', approved_by: actor, approved_at: trx.fn.now(), updated_at: trx.fn.now() });
+      await trx('reconciliation_runs')
+        .where({ partner_id: run.partnerId, period: run.period })
+        .whereNot({ id: runId })
+        .whereIn('status', ['ready', 'failed', 'pending'])
+        .update({ status: 'superseded', updated_at: trx.fn.now() });
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') {
+      throw new DomainError('PERIOD_APPROVED', `another version of ${run.partnerCode} ${run.period} is already approved`, ['input', 'runId']);
+    }
+    throw err;
+  }
+  return getRun(db, runId);
+}
+
+export async function getReport(db: Knex, runId: string, format: 'csv' | 'html' | 'json'): Promise<string | null> {
+  const row = await db('reconciliation_reports').where({ run_id: runId, format }).first();
+  return row ? (row.content as string) : null;
+}
+
+export interface Discrepancy {
+  id: string;
+  runId: string;
+  category: ReconciliationCategory;
+  side: 'mno' | 'ours' | 'both';
+  importId: string | null;
+  lineNumber: number | null;
+  recordId: string | null;
+  mno: { key: string; service: string; zone: string; startedAt: Date; volume: bigint; amountMicros: bigint } | null;
+  ours: { ratedUsageId: string; key: string; service: string; zone: string; startedAt: Date; volume: bigint; amountMicros: bigint } | null;
+  rateCardMicros: bigint | null;
+  amountAtStakeMicros: bigint;
+}
+
+export const toDiscrepancy = (r: Record<string, unknown>): Discrepancy => ({
+  id: String(r.id),
+  runId: String(r.run_id),
+  category: r.category as ReconciliationCategory,
+  side: r.side as Discrepancy['side'],
+  importId: r.import_id == null ? null : String(r.import_id),
+  lineNumber: r.line_number == null ? null : Number(r.line_number),
+  recordId: (r.record_id as string | null) ?? null,
+  mno:
+    r.line_number == null
+      ? null
+      : {
+          key: r.mno_key as string,
+          service: r.mno_service as string,
+          zone: r.mno_zone as string,
+          startedAt: r.mno_started_at as Date,
+          volume: BigInt(r.mno_volume as string),
+          amountMicros: BigInt(r.mno_amount_micros as string),
+        },
+  ours:
+    r.rated_usage_id == null
+      ? null
+      : {
+          ratedUsageId: String(r.rated_usage_id),
+          key: r.our_key as string,
+          service: r.our_service as string,
+          zone: r.our_zone as string,
+          startedAt: r.our_started_at as Date,
+          volume: BigInt(r.our_volume as string),
+          amountMicros: BigInt(r.our_amount_micros as string),
+        },
+  rateCardMicros: r.rate_card_micros == null ? null : BigInt(r.rate_card_micros as string),
+  amountAtStakeMicros: BigInt(r.amount_at_stake_micros as string),
+});
+
+/** Keyset page of a run's discrepancies (by id), optionally of one category. */
+export async function listDiscrepancies(
+  db: Knex,
+  runId: string,
+  opts: { category?: ReconciliationCategory; after?: string; first?: number } = {},
+): Promise<{ items: Discrepancy[]; hasNextPage: boolean }> {
+  const first = Math.min(Math.max(opts.first ?? 50, 1), 500);
+  const q = db('reconciliation_discrepancies').where({ run_id: runId }).orderBy('id').limit(first + 1);
+  if (opts.category) q.where({ category: opts.category });
+  if (opts.after) q.where('id', '>', opts.after);
+  const rows = await q;
+  return { items: rows.slice(0, first).map(toDiscrepancy), hasNextPage: rows.length > first };
+}
