@@ -1,0 +1,336 @@
+/**
+ * SQL of the billing run. Each step is one set-based statement over a batch of thousands of
+ * subscriptions (arrays as parameters, `unnest` on the server), never a statement per subscriber:
+ *
+ *  1. `claimDueCharges`   — picks the next batch of active subscriptions due on or before the cycle
+ *     date (keyset on (next_charge_on, id)), prices the new period (fee, promotions) and in the same
+ *     statement inserts one `recurring_charges` row per (subscription, period) — the unique index
+ *     makes a rerun insert nothing — and advances the subscription to that period.
+ *  2. money — the wallet debits go through the charging engine (domain/ledger/wallet-operations),
+ *     which batches them into its own set-based transactions with the hot path's locks and lock
+ *     order; `recordChargeOutcomes` writes the results back in one statement.
+ *  3. `grantAllowances`   — the renewed allowance buckets (rollover carried from the bucket that ends
+ *     as the new one starts; bonus allowances from offers) as new ledger accounts, buckets, one
+ *     journal entry per unit and the postings, in one statement. New bucket rows do not race the
+ *     hot path (no charging batch holds a lock on a row that does not exist yet), which is why
+ *     `grantBucket` may write them directly too; this is its set-based form.
+ *  4. `invoiceCharges`    — postpaid and hybrid fees as lines of the payer's open invoice.
+ */
+import type { Knex } from 'knex';
+import { pgQuery, pgTransaction } from './sql';
+
+export interface ClaimedCharge {
+  id: string;
+  subscriptionId: string;
+  subscriberId: string;
+  billingAccountId: string;
+  payerAccountId: string;
+  paymentType: 'prepaid' | 'postpaid' | 'hybrid';
+  currency: string;
+  feeMinor: bigint;
+  discountMinor: bigint;
+  amountMinor: bigint;
+  status: 'pending' | 'waived' | 'lapsed';
+  periodStart: string;
+}
+
+import type { BillingRunTotals, DueCursor } from './billing-run.types';
+
+export type { DueCursor };
+
+const CLAIM_SQL = `
+WITH due AS MATERIALIZED (
+  SELECT s.id, s.subscriber_id, s.plan_id, s.offer_id, s.period_anchor, s.current_period_end, s.next_charge_on,
+         sb.billing_account_id, coalesce(a.parent_account_id, a.id) AS payer_account_id, a.payment_type,
+         p.recurring_fee_minor AS fee, p.currency, p.billing_period_unit AS unit, p.billing_period_count AS cnt,
+         sb.state IN ('active', 'suspended') AS billable
+    FROM subscriptions s
+    JOIN subscribers sb ON sb.id = s.subscriber_id
+    JOIN billing_accounts a ON a.id = sb.billing_account_id
+    JOIN plans p ON p.id = s.plan_id
+   WHERE s.state = 'active' AND s.next_charge_on <= $1::date AND (s.next_charge_on, s.id) > ($2::date, $3::uuid)
+   ORDER BY s.next_charge_on, s.id
+   LIMIT $4
+   FOR UPDATE OF s),
+idx AS (
+  SELECT d.*,
+         CASE d.unit
+           WHEN 'month' THEN round(((extract(year FROM d.current_period_end AT TIME ZONE 'UTC') - extract(year FROM d.period_anchor AT TIME ZONE 'UTC')) * 12
+                              + extract(month FROM d.current_period_end AT TIME ZONE 'UTC') - extract(month FROM d.period_anchor AT TIME ZONE 'UTC')) / d.cnt)::int
+           WHEN 'week' THEN round(extract(epoch FROM d.current_period_end - d.period_anchor) / (604800 * d.cnt))::int
+           ELSE round(extract(epoch FROM d.current_period_end - d.period_anchor) / (86400 * d.cnt))::int
+         END AS k
+    FROM due d WHERE d.billable),
+per AS (
+  SELECT i.*, i.k + 1 AS cycle,
+         CASE i.unit
+           WHEN 'month' THEN ((i.period_anchor AT TIME ZONE 'UTC') + make_interval(months => (i.k + 1) * i.cnt)) AT TIME ZONE 'UTC'
+           WHEN 'week' THEN i.period_anchor + make_interval(days => (i.k + 1) * i.cnt * 7)
+           ELSE i.period_anchor + make_interval(days => (i.k + 1) * i.cnt)
+         END AS grid_end
+    FROM idx i),
+priced AS (
+  SELECT p.id, p.subscriber_id, p.plan_id, p.offer_id, p.billing_account_id, p.payer_account_id, p.payment_type, p.currency, p.fee, p.cycle,
+         p.current_period_end AS period_start,
+         CASE WHEN p.grid_end > p.current_period_end THEN p.grid_end
+              WHEN p.unit = 'month' THEN p.current_period_end + make_interval(months => p.cnt)
+              WHEN p.unit = 'week' THEN p.current_period_end + make_interval(days => 7 * p.cnt)
+              ELSE p.current_period_end + make_interval(days => p.cnt) END AS period_end,
+         o.kind AS offer_kind,
+         (o.id IS NOT NULL AND (o.cycles IS NULL OR p.cycle <= o.cycles)) AS offer_on,
+         (o.kind = 'free_trial' AND o.cycles IS NOT NULL AND p.cycle = o.cycles + 1 AND (o.terms->>'convert') = 'false') AS lapse,
+         o.terms
+    FROM per p LEFT JOIN offers o ON o.id = p.offer_id),
+rows AS (
+  SELECT x.*,
+         CASE
+           WHEN x.lapse THEN x.fee
+           WHEN NOT x.offer_on THEN 0
+           WHEN x.offer_kind = 'free_trial' THEN x.fee
+           WHEN x.offer_kind = 'discount_percent' THEN least(x.fee, round(x.fee * least(greatest(coalesce((x.terms->>'percent')::numeric, 0), 0), 100) / 100))::bigint
+           WHEN x.offer_kind = 'discount_fixed' THEN least(x.fee, greatest(coalesce((x.terms->>'amountMinor')::bigint, 0), 0))
+           ELSE 0 END AS discount
+    FROM priced x),
+ins AS (
+  INSERT INTO recurring_charges (subscription_id, subscriber_id, billing_account_id, payer_account_id, plan_id, offer_id, payment_type, cycle,
+                                 cycle_date, period_start, period_end, currency, fee_minor, discount_minor, status)
+  SELECT r.id, r.subscriber_id, r.billing_account_id, r.payer_account_id, r.plan_id, r.offer_id, r.payment_type, r.cycle,
+         $1::date, r.period_start, r.period_end, r.currency, r.fee, r.discount,
+         CASE WHEN r.lapse THEN 'lapsed' WHEN r.fee - r.discount = 0 THEN 'waived' ELSE 'pending' END
+    FROM rows r
+  ON CONFLICT (subscription_id, period_start) DO NOTHING
+  RETURNING id, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type, currency, fee_minor, discount_minor,
+            status, period_start),
+adv AS (
+  UPDATE subscriptions s
+     SET current_period_start = r.period_start, current_period_end = r.period_end,
+         next_charge_on = (r.period_end AT TIME ZONE 'UTC')::date,
+         state = CASE WHEN r.lapse THEN 'ended' ELSE s.state END,
+         ended_at = CASE WHEN r.lapse THEN r.period_start ELSE s.ended_at END
+    FROM rows r WHERE s.id = r.id
+  RETURNING s.id)
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(id::text, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type,
+          currency, fee_minor::text, discount_minor::text, status, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))), '[]') FROM ins) AS charges,
+  (SELECT count(*) FROM due)::int AS scanned,
+  (SELECT count(*) FROM adv)::int AS advanced,
+  (SELECT json_build_array(to_char(next_charge_on, 'YYYY-MM-DD'), id) FROM due ORDER BY next_charge_on DESC, id DESC LIMIT 1) AS last`;
+
+export interface ClaimResult {
+  charges: ClaimedCharge[];
+  scanned: number;
+  cursor: DueCursor | null;
+}
+
+/** Step 1: one statement claims, prices and records a batch of due subscriptions. */
+export async function claimDueCharges(db: Knex, input: { cycleDate: string; after: DueCursor; limit: number }): Promise<ClaimResult> {
+  const res = await pgQuery(db, CLAIM_SQL, [input.cycleDate, input.after.date, input.after.id, input.limit]);
+  const row = res.rows[0] as { charges: unknown[][]; scanned: number; last: [string, string] | null };
+  return {
+    scanned: row.scanned,
+    cursor: row.last ? { date: row.last[0], id: row.last[1] } : null,
+    charges: row.charges.map((r) => {
+      const fee = BigInt(r[7] as string);
+      const discount = BigInt(r[8] as string);
+      return {
+        id: r[0] as string, subscriptionId: r[1] as string, subscriberId: r[2] as string, billingAccountId: r[3] as string,
+        payerAccountId: r[4] as string, paymentType: r[5] as ClaimedCharge['paymentType'], currency: String(r[6]).trim(),
+        feeMinor: fee, discountMinor: discount, amountMinor: fee - discount, status: r[9] as ClaimedCharge['status'], periodStart: r[10] as string,
+      };
+    }),
+  };
+}
+
+export interface ChargeOutcome {
+  id: string;
+  status: 'charged' | 'insufficient';
+  journalEntryId: string | null;
+}
+
+/** Step 2 (write back): the engine's results for a batch, in one statement. Insufficient charges get
+ * a grace date (the first time) and count an attempt. */
+export async function recordChargeOutcomes(db: Knex, outcomes: ChargeOutcome[], graceUntil: string): Promise<void> {
+  if (outcomes.length === 0) return;
+  await pgQuery(db,
+    `UPDATE recurring_charges rc
+        SET status = v.status, journal_entry_id = coalesce(v.je, rc.journal_entry_id), attempts = rc.attempts + 1, updated_at = now(),
+            grace_until = CASE WHEN v.status = 'insufficient' THEN coalesce(rc.grace_until, $1::date) ELSE rc.grace_until END
+       FROM unnest($2::bigint[], $3::text[], $4::bigint[]) v(id, status, je)
+      WHERE rc.id = v.id AND rc.status IN ('pending', 'insufficient', 'suspended')`,
+    [graceUntil, outcomes.map((o) => o.id), outcomes.map((o) => o.status), outcomes.map((o) => o.journalEntryId)],
+  );
+}
+
+/** Step 3: allowance buckets for the charges that are paid (or waived) and not granted yet. */
+export async function grantAllowances(db: Knex, chargeIds: string[], actor = 'billing-run'): Promise<number> {
+  if (chargeIds.length === 0) return 0;
+  const res = await pgTransaction(db, async (c) => {
+    // Counter accounts of money buckets (bonus credit) per currency, before the set-based insert.
+    await c.query(
+      `INSERT INTO ledger_accounts (code, kind, unit)
+       SELECT DISTINCT 'discounts:' || btrim(currency), 'discounts', btrim(currency) FROM recurring_charges WHERE id = ANY($1::bigint[])
+       ON CONFLICT (code) DO NOTHING`,
+      [chargeIds],
+    );
+    return c.query(GRANT_SQL, [chargeIds, actor]);
+  });
+  return Number(res.rows[0]?.granted ?? 0);
+}
+
+const GRANT_SQL = `
+WITH ch AS MATERIALIZED (
+  SELECT rc.* FROM recurring_charges rc
+   WHERE rc.id = ANY($1::bigint[]) AND rc.status IN ('charged', 'waived') AND NOT rc.allowances_granted
+   ORDER BY rc.id FOR UPDATE),
+plan_want AS (
+  SELECT CASE WHEN pa.shared
+              THEN 'bucket:plan:' || ch.payer_account_id || ':' || pa.service || ':' || to_char(ch.period_start AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS')
+              ELSE 'bucket:plan:' || ch.subscription_id || ':' || pa.service || ':' || to_char(ch.period_start AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS') END AS code,
+         CASE WHEN pa.shared THEN ch.payer_account_id ELSE ch.billing_account_id END AS account_id,
+         CASE WHEN pa.shared THEN NULL ELSE ch.subscription_id END AS subscription_id,
+         pa.service, ch.currency, pa.units + coalesce(carry.units, 0) AS units, pa.priority, pa.rollover, ch.period_start, ch.period_end,
+         'plan' AS source
+    FROM ch
+    JOIN plan_allowances pa ON pa.plan_id = ch.plan_id
+    LEFT JOIN LATERAL (
+      SELECT least(greatest(b.balance_units - b.reserved_units, 0), pa.units) AS units
+        FROM buckets b
+       WHERE pa.rollover AND NOT pa.shared AND b.subscription_id = ch.subscription_id AND b.service = pa.service
+         AND b.source = 'plan' AND b.valid_until = ch.period_start
+       ORDER BY b.ledger_account_id DESC LIMIT 1) carry ON true),
+bonus_want AS (
+  SELECT 'bucket:offer:' || ch.subscription_id || ':' || to_char(ch.period_start AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS') AS code,
+         ch.billing_account_id AS account_id, ch.subscription_id, o.terms->>'service' AS service, ch.currency,
+         (o.terms->>'units')::bigint AS units, 50 AS priority, false AS rollover, ch.period_start, ch.period_end, 'offer:' || o.code AS source
+    FROM ch JOIN offers o ON o.id = ch.offer_id
+   WHERE o.kind = 'bonus_allowance' AND (o.cycles IS NULL OR ch.cycle <= o.cycles)
+     AND o.terms->>'service' IN ('data', 'voice', 'sms', 'money') AND (o.terms->>'units') ~ '^[1-9][0-9]{0,17}$'),
+want AS (
+  SELECT DISTINCT ON (code) w.*,
+         CASE w.service WHEN 'data' THEN 'bytes' WHEN 'voice' THEN 'seconds' WHEN 'sms' THEN 'messages' ELSE btrim(w.currency) END AS unit
+    FROM (SELECT * FROM plan_want UNION ALL SELECT * FROM bonus_want) w
+   ORDER BY code),
+la AS (
+  INSERT INTO ledger_accounts (code, kind, unit, billing_account_id)
+  SELECT code, 'bucket', unit, account_id FROM want
+  ON CONFLICT (code) DO NOTHING
+  RETURNING id, code),
+bk AS (
+  INSERT INTO buckets (ledger_account_id, billing_account_id, subscription_id, service, unit, initial_units, balance_units, reserved_units,
+                       priority, valid_from, valid_until, rollover, source)
+  SELECT la.id, w.account_id, w.subscription_id, w.service, w.unit, w.units, w.units, 0, w.priority, w.period_start, w.period_end, w.rollover, w.source
+    FROM la JOIN want w ON w.code = la.code
+  RETURNING ledger_account_id, unit, balance_units, service),
+units AS (
+  SELECT bk.unit, min(bk.ledger_account_id) AS first_id, count(*) AS n, sum(bk.balance_units) AS total,
+         CASE WHEN bk.unit IN ('bytes', 'seconds', 'messages') THEN 'allowance_grant:' || bk.unit ELSE 'discounts:' || bk.unit END AS counter_code
+    FROM bk GROUP BY bk.unit),
+je AS (
+  INSERT INTO journal_entries (entry_type, source_ref, idempotency_key, actor, occurred_at, details)
+  SELECT 'allowance_grant', 'billing-run', 'allowance-grant:batch:' || u.unit || ':' || u.first_id, $2, now(),
+         jsonb_build_object('kind', 'allowance_grant_batch', 'unit', u.unit, 'buckets', u.n, 'units', u.total::text)
+    FROM units u
+  RETURNING id, details->>'unit' AS unit),
+posted AS (
+  INSERT INTO postings (journal_entry_id, ledger_account_id, unit, amount)
+  SELECT je.id, bk.ledger_account_id, bk.unit, bk.balance_units FROM bk JOIN je ON je.unit = bk.unit
+  UNION ALL
+  SELECT je.id, a.id, u.unit, -u.total FROM units u JOIN je ON je.unit = u.unit JOIN ledger_accounts a ON a.code = u.counter_code
+  RETURNING 1),
+done AS (
+  UPDATE recurring_charges rc SET allowances_granted = true, updated_at = now() FROM ch WHERE rc.id = ch.id RETURNING 1)
+SELECT (SELECT count(*) FROM bk)::int AS granted, (SELECT count(*) FROM posted)::int AS postings, (SELECT count(*) FROM done)::int AS charges`;
+
+/** Step 4: postpaid and hybrid fees (and their discounts) onto the payer's open invoice. */
+export async function invoiceCharges(db: Knex, chargeIds: string[]): Promise<number> {
+  if (chargeIds.length === 0) return 0;
+  const res = await pgQuery(db,
+    `WITH ch AS (
+       SELECT rc.*, p.name AS plan_name, s.msisdn FROM recurring_charges rc
+         JOIN plans p ON p.id = rc.plan_id JOIN subscribers s ON s.id = rc.subscriber_id
+        WHERE rc.id = ANY($1::bigint[]) AND rc.payment_type IN ('postpaid', 'hybrid') AND rc.status IN ('charged', 'waived')),
+     opened AS (
+       INSERT INTO invoices (billing_account_id, period_start, period_end, currency)
+       SELECT DISTINCT ON (ch.payer_account_id) ch.payer_account_id, date_trunc('month', ch.cycle_date)::date,
+              (date_trunc('month', ch.cycle_date) + interval '1 month')::date, ch.currency
+         FROM ch ORDER BY ch.payer_account_id
+       ON CONFLICT (billing_account_id) WHERE status = 'open' DO NOTHING
+       RETURNING id, billing_account_id),
+     inv AS (
+       SELECT id, billing_account_id FROM opened
+       UNION ALL SELECT i.id, i.billing_account_id FROM invoices i
+        WHERE i.status = 'open' AND i.billing_account_id IN (SELECT payer_account_id FROM ch)),
+     lines AS (
+       INSERT INTO invoice_lines (invoice_id, kind, subscriber_id, description, amount_minor, source_ref)
+       SELECT inv.id, 'recurring_fee', ch.subscriber_id,
+              ch.plan_name || ' for ' || ch.msisdn || ', ' || to_char(ch.period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' to ' || to_char(ch.period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+              ch.fee_minor, 'recurring-charge:' || ch.id
+         FROM ch JOIN inv ON inv.billing_account_id = ch.payer_account_id WHERE ch.fee_minor > 0
+       UNION ALL
+       SELECT inv.id, 'discount', ch.subscriber_id, 'Promotion on ' || ch.plan_name || ' for ' || ch.msisdn, -ch.discount_minor, 'recurring-discount:' || ch.id
+         FROM ch JOIN inv ON inv.billing_account_id = ch.payer_account_id WHERE ch.discount_minor > 0
+       ON CONFLICT (invoice_id, source_ref) DO NOTHING
+       RETURNING 1)
+     SELECT count(*)::int AS n FROM lines`,
+    [chargeIds],
+  );
+  return Number(res.rows[0].n);
+}
+
+export interface OpenCharge {
+  id: string;
+  subscriberId: string;
+  payerAccountId: string;
+  currency: string;
+  amountMinor: bigint;
+  status: 'pending' | 'insufficient' | 'suspended';
+}
+
+const toOpen = (r: Record<string, string>): OpenCharge => ({
+  id: String(r.id), subscriberId: r.subscriber_id, payerAccountId: r.payer_account_id, currency: String(r.currency).trim(),
+  amountMinor: BigInt(r.amount_minor), status: r.status as OpenCharge['status'],
+});
+
+/** Charges still to collect whose grace ended on or before the date (a batch, keyset on id). */
+export async function graceExpiredCharges(db: Knex, input: { cycleDate: string; afterId: string; limit: number }): Promise<OpenCharge[]> {
+  const rows = await db('recurring_charges')
+    .where('status', 'insufficient').andWhere('grace_until', '<=', input.cycleDate).andWhere('id', '>', input.afterId)
+    .orderBy('id').limit(input.limit)
+    .select('id', 'subscriber_id', 'payer_account_id', 'currency', 'amount_minor', 'status');
+  return rows.map(toOpen);
+}
+
+/** Every charge of an account still to collect, oldest first (after a top-up). */
+export async function openChargesOf(db: Knex, payerAccountId: string): Promise<OpenCharge[]> {
+  const rows = await db('recurring_charges')
+    .where('payer_account_id', payerAccountId).whereIn('status', ['pending', 'insufficient', 'suspended'])
+    .orderBy('id').limit(1000)
+    .select('id', 'subscriber_id', 'payer_account_id', 'currency', 'amount_minor', 'status');
+  return rows.map(toOpen);
+}
+
+/** Marks charges whose line is being suspended for non-payment. */
+export async function markSuspended(db: Knex, chargeIds: string[]): Promise<void> {
+  if (chargeIds.length === 0) return;
+  await db('recurring_charges').whereIn('id', chargeIds).andWhere('status', 'insufficient').update({ status: 'suspended', updated_at: db.fn.now() });
+}
+
+/** Subscribers of these charges with nothing left to collect (candidates to resume). */
+export async function subscribersWithoutArrears(db: Knex, subscriberIds: string[]): Promise<string[]> {
+  if (subscriberIds.length === 0) return [];
+  const res = await pgQuery(db,
+    `SELECT s.id FROM subscribers s
+      WHERE s.id = ANY($1::uuid[]) AND s.state = 'suspended' AND s.suspend_reason = 'non_payment'
+        AND NOT EXISTS (SELECT 1 FROM recurring_charges rc WHERE rc.subscriber_id = s.id AND rc.status IN ('pending', 'insufficient', 'suspended'))`,
+    [subscriberIds],
+  );
+  return res.rows.map((r: { id: string }) => r.id);
+}
+
+export async function startBillingRunRecord(db: Knex, cycleDate: string): Promise<void> {
+  await db.raw(`INSERT INTO billing_runs (cycle_date, status) VALUES (?, 'running') ON CONFLICT (cycle_date) DO UPDATE SET status = 'running', finished_at = NULL`, [cycleDate]);
+}
+
+export async function finishBillingRunRecord(db: Knex, cycleDate: string, totals: BillingRunTotals): Promise<void> {
+  await db('billing_runs').where({ cycle_date: cycleDate }).update({ status: 'completed', finished_at: db.fn.now(), ...totals });
+}

@@ -1,0 +1,105 @@
+/**
+ * One batch of a billing run, end to end: claim (one statement) → debit the wallets through the
+ * charging engine (batched by the engine into set-based transactions) → record outcomes (one
+ * statement) → allowances (one statement) → postpaid invoice lines (one statement). Every step is
+ * idempotent, so an activity retried after a crash finishes the batch without charging twice: the
+ * wallet debit's idempotency key is the charge row's id, and a claimed-but-not-debited charge stays
+ * `pending` and is picked up again by `settleCharges`.
+ */
+import type { Knex } from 'knex';
+import type { ChargingEngine } from '../charging/charging-engine';
+import { debitWallet } from '../ledger/wallet-operations';
+import { minorToMicros } from '../ledger/money';
+import { DomainError } from '../shared/domain-error';
+import {
+  claimDueCharges,
+  grantAllowances,
+  invoiceCharges,
+  recordChargeOutcomes,
+  type ChargeOutcome,
+  type DueCursor,
+  type OpenCharge,
+} from './billing-run.repository';
+import type { BillingBatchResult } from './billing-run.types';
+
+export interface BillingBatchOutcome extends BillingBatchResult {
+  /** Subscribers whose charge could not be collected this time (grace starts). */
+  insufficientSubscriberIds: string[];
+}
+
+export interface BillingDeps {
+  db: Knex;
+  engine: ChargingEngine;
+}
+
+export const chargeIdempotencyKey = (chargeId: string) => `recurring-charge:${chargeId}`;
+
+export function addDays(isoDate: string, days: number): string {
+  const d = new Date(`${isoDate}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+export async function runBillingBatch(
+  deps: BillingDeps,
+  input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number },
+): Promise<BillingBatchOutcome> {
+  const claim = await claimDueCharges(deps.db, { cycleDate: input.cycleDate, after: input.after, limit: input.limit });
+  const toCollect: OpenCharge[] = claim.charges
+    .filter((c) => c.status === 'pending')
+    .map((c) => ({ id: c.id, subscriberId: c.subscriberId, payerAccountId: c.payerAccountId, currency: c.currency, amountMinor: c.amountMinor, status: 'pending' }));
+  const outcomes = await collect(deps, toCollect, input.cycleDate, input.graceDays);
+  const paid = [
+    ...claim.charges.filter((c) => c.status === 'waived').map((c) => c.id),
+    ...outcomes.filter((o) => o.status === 'charged').map((o) => o.id),
+  ];
+  await grantAllowances(deps.db, paid);
+  await invoiceCharges(deps.db, paid);
+  const insufficient = outcomes.filter((o) => o.status === 'insufficient');
+  const bySubscriber = new Map(toCollect.map((c) => [c.id, c.subscriberId]));
+  return {
+    cursor: claim.cursor,
+    scanned: claim.scanned,
+    claimed: claim.charges.length,
+    charged: outcomes.length - insufficient.length,
+    waived: claim.charges.filter((c) => c.status === 'waived').length,
+    lapsed: claim.charges.filter((c) => c.status === 'lapsed').length,
+    insufficient: insufficient.length,
+    insufficientSubscriberIds: [...new Set(insufficient.map((o) => bySubscriber.get(o.id)!))],
+  };
+}
+
+/** Debits the wallets for these charges (concurrently: the engine groups them into batches) and
+ * writes the outcomes back in one statement. */
+export async function collect(deps: BillingDeps, charges: OpenCharge[], cycleDate: string, graceDays: number): Promise<ChargeOutcome[]> {
+  const outcomes = await Promise.all(
+    charges.map(async (c): Promise<ChargeOutcome> => {
+      try {
+        const r = await debitWallet(deps.engine, {
+          billingAccountId: c.payerAccountId, amountMicros: minorToMicros(c.amountMinor, c.currency), idempotencyKey: chargeIdempotencyKey(c.id),
+          actor: 'billing-run', sourceRef: `recurring-charge:${c.id}`, kind: 'recurring_charge', details: { chargeId: c.id, subscriberId: c.subscriberId },
+        });
+        return { id: c.id, status: 'charged', journalEntryId: r.journalEntryId };
+      } catch (err) {
+        if (err instanceof DomainError && (err.code === 'INSUFFICIENT_FUNDS' || err.code === 'WALLET_NOT_FOUND')) {
+          return { id: c.id, status: 'insufficient', journalEntryId: null };
+        }
+        throw err;
+      }
+    }),
+  );
+  await recordChargeOutcomes(deps.db, outcomes, addDays(cycleDate, graceDays));
+  return outcomes;
+}
+
+/** Retries open charges (after a top-up, or when grace ends); pays allowances and invoice lines for
+ * those now collected. */
+export async function settleCharges(deps: BillingDeps, charges: OpenCharge[], cycleDate: string, graceDays: number): Promise<ChargeOutcome[]> {
+  const outcomes: ChargeOutcome[] = [];
+  // Oldest first, one at a time per account, so a small top-up pays the oldest charge, not a random one.
+  for (const c of charges) outcomes.push(...(await collect(deps, [c], cycleDate, graceDays)));
+  const paid = outcomes.filter((o) => o.status === 'charged').map((o) => o.id);
+  await grantAllowances(deps.db, paid);
+  await invoiceCharges(deps.db, paid);
+  return outcomes;
+}

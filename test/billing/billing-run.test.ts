@@ -1,0 +1,178 @@
+/**
+ * Billing runs across 13 monthly cycles for every plan type (prepaid with rollover, postpaid,
+ * hybrid, family with a shared pool, promotional with a discount and a bonus, free trials that
+ * convert or lapse). The Java time-skipping test server is not set up on this machine, so the test
+ * drives `billing-run:<date>` on the real dev server once per cycle date (the workflow takes the date
+ * as input) — the same code path the daily Schedule takes. Every run is started twice: the rerun
+ * must charge nothing. The ledger must verify after every cycle.
+ */
+import crypto from 'node:crypto';
+import { Pool } from 'pg';
+import { createTestDatabase } from '../support/services';
+import { startBillingWorker } from './support';
+import { seedAccount } from '../../domain/charging/testing/fixtures';
+import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
+import { creditWallet } from '../../domain/ledger/wallet-operations';
+import { verifyBalances } from '../../domain/ledger/ledger-verify';
+import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
+import type { BillingRunTotals } from '../../domain/billing/billing-run.types';
+import { createBillingActivities } from '../../activities/billing.activities';
+import { createLogger } from '../../platform/logger';
+
+jest.setTimeout(240_000);
+
+const GB = 1_000_000_000n;
+const ANCHOR = new Date('2026-01-15T00:00:00Z');
+
+describe('billing run over 13 monthly cycles', () => {
+  let t: Awaited<ReturnType<typeof createTestDatabase>>;
+  let w: Awaited<ReturnType<typeof startBillingWorker>>;
+  let pool: Pool;
+  let engine: ChargingEngine;
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    pool = new Pool({ connectionString: t.url, max: 4 });
+    engine = createChargingEngine({ pool });
+    w = await startBillingWorker(t.db, { chargingEngine: engine });
+  });
+  afterAll(async () => {
+    await w?.stop();
+    await engine?.close();
+    await pool?.end();
+    await t?.drop();
+  });
+
+  let n = 0;
+  async function plan(code: string, paymentType: string, fee: number, allowances: { service: string; units: bigint; shared?: boolean; rollover?: boolean }[], category = 'standard') {
+    const [p] = await t.db('plans').insert({
+      code: `${code}-${n++}`, name: code, payment_type: paymentType, category, currency: 'EUR', recurring_fee_minor: fee,
+      billing_period_unit: 'month', billing_period_count: 1, tariff: JSON.stringify(PREPAID_EXAMPLE_TARIFF),
+    }).returning('id');
+    for (const a of allowances) {
+      await t.db('plan_allowances').insert({ plan_id: p.id, service: a.service, units: a.units.toString(), shared: a.shared ?? false, rollover: a.rollover ?? false });
+    }
+    return p.id as string;
+  }
+  async function offer(planId: string, kind: string, cycles: number, terms: object) {
+    const [o] = await t.db('offers').insert({
+      code: `offer-${n++}`, plan_id: planId, name: kind, kind, cycles, terms: JSON.stringify(terms),
+      valid_from: new Date('2025-01-01'), valid_until: new Date('2030-01-01'),
+    }).returning('id');
+    return o.id as string;
+  }
+  async function line(planId: string, accountId: string, offerId?: string) {
+    const id = crypto.randomUUID();
+    const msisdn = `49170${String(n++).padStart(7, '0')}`;
+    await t.db('subscribers').insert({ id, billing_account_id: accountId, msisdn, state: 'active', activated_at: ANCHOR });
+    const end = new Date('2026-02-15T00:00:00Z');
+    const [s] = await t.db('subscriptions').insert({
+      subscriber_id: id, plan_id: planId, offer_id: offerId ?? null, state: 'active', period_anchor: ANCHOR, current_period_start: ANCHOR,
+      current_period_end: end, next_charge_on: '2026-02-15', started_at: ANCHOR,
+    }).returning('id');
+    return { subscriberId: id, subscriptionId: s.id as string, accountId };
+  }
+  const topUp = (accountId: string, minor: bigint) =>
+    creditWallet(engine, { billingAccountId: accountId, amountMicros: minor * 10_000n, idempotencyKey: `test-top-up:${crypto.randomUUID()}`, actor: 'test' });
+
+  async function run(cycleDate: string): Promise<BillingRunTotals> {
+    const handle = await w.client.workflow.start('billingRunWorkflow', {
+      workflowId: `billing-run:${cycleDate}`, taskQueue: w.taskQueue, args: [{ cycleDate, batchSize: 3, graceDays: 3 }],
+    });
+    return (await handle.result()) as BillingRunTotals;
+  }
+  const charges = (subscriptionId: string) => t.db('recurring_charges').where({ subscription_id: subscriptionId }).orderBy('period_start');
+  const walletMinor = async (accountId: string) => BigInt((await t.db('wallets').where({ billing_account_id: accountId }).first()).balance_micros) / 10_000n;
+
+  it('charges each line once per period, with grace, suspension, reactivation, promotions and rollover', async () => {
+    const prepaidPlan = await plan('prepaid', 'prepaid', 1000, [{ service: 'data', units: 2n * GB, rollover: true }]);
+    const postpaidPlan = await plan('postpaid', 'postpaid', 2500, [{ service: 'voice', units: 3600n }]);
+    const hybridPlan = await plan('hybrid', 'hybrid', 1500, [{ service: 'sms', units: 100n }]);
+    const familyPlan = await plan('family', 'postpaid', 2000, [{ service: 'data', units: 10n * GB, shared: true }], 'family');
+    const promoPlan = await plan('promo', 'prepaid', 2000, [{ service: 'data', units: GB }], 'promotional');
+    const discount = await offer(promoPlan, 'discount_percent', 3, { percent: 50 });
+    const bonus = await offer(promoPlan, 'bonus_allowance', 2, { service: 'data', units: '500000000' });
+    const trialConverts = await offer(promoPlan, 'free_trial', 2, { convert: true });
+    const trialLapses = await offer(promoPlan, 'free_trial', 1, { convert: false });
+
+    const prepaid = await line(prepaidPlan, await seedAccount(t.db, { paymentType: 'prepaid' }));
+    const postpaid = await line(postpaidPlan, await seedAccount(t.db, { paymentType: 'postpaid', creditLimitMinor: 100_000n }));
+    const hybrid = await line(hybridPlan, await seedAccount(t.db, { paymentType: 'hybrid', creditLimitMinor: 5_000n }));
+    const parent = await seedAccount(t.db, { paymentType: 'postpaid', creditLimitMinor: 200_000n });
+    const kidA = await line(familyPlan, await seedAccount(t.db, { paymentType: 'postpaid', parentAccountId: parent }));
+    const kidB = await line(familyPlan, await seedAccount(t.db, { paymentType: 'postpaid', parentAccountId: parent }));
+    const promoAccount = await seedAccount(t.db, { paymentType: 'prepaid' });
+    const promoDiscount = await line(promoPlan, promoAccount, discount);
+    const promoBonus = await line(promoPlan, promoAccount, bonus);
+    const promoTrial = await line(promoPlan, promoAccount, trialConverts);
+    const promoLapse = await line(promoPlan, promoAccount, trialLapses);
+
+    await topUp(prepaid.accountId, 5_000n); // five renewals, then grace
+    await topUp(hybrid.accountId, 100_000n);
+    await topUp(promoAccount, 200_000n);
+
+    for (let m = 1; m <= 13; m++) {
+      const month = new Date(Date.UTC(2026, m, 15));
+      const day = month.toISOString().slice(0, 10);
+      const first = await run(day);
+      expect(first.claimed).toBeGreaterThan(0);
+      const again = await run(day);
+      expect(again).toMatchObject({ claimed: 0, charged: 0, waived: 0, insufficient: 0 });
+      const graceDay = new Date(month.getTime() + 3 * 86_400_000).toISOString().slice(0, 10);
+      await run(graceDay);
+      if (m === 9) {
+        // The customer comes back: a top-up pays the arrears, oldest first, and the line is resumed.
+        expect((await t.db('subscribers').where({ id: prepaid.subscriberId }).first()).state).toBe('suspended');
+        await topUp(prepaid.accountId, 20_000n);
+        const settled = await createBillingActivities({ db: t.db, logger: createLogger({ level: 'silent' }), chargingEngine: engine, lifecycle: w.lifecycle })
+          .billingSettleAccount({ billingAccountId: prepaid.accountId, cycleDate: graceDay });
+        expect(settled).toEqual({ collected: 4, resumed: 1 });
+      }
+      expect((await verifyBalances(t.db)).problems).toEqual([]);
+    }
+
+    // Postpaid, hybrid, family: 13 renewals, each charged once.
+    for (const l of [postpaid, hybrid, kidA, kidB]) {
+      const rows = await charges(l.subscriptionId);
+      expect(rows).toHaveLength(13);
+      expect(rows.every((r) => r.status === 'charged' && r.journal_entry_id)).toBe(true);
+    }
+    expect(await walletMinor(postpaid.accountId)).toBe(-13n * 2500n);
+    expect(await walletMinor(parent)).toBe(-26n * 2000n);
+
+    // Family: one shared pool per period on the parent account, not one per member.
+    const pools = await t.db('buckets').where({ billing_account_id: parent }).whereNull('subscription_id');
+    expect(pools).toHaveLength(13);
+    // Every member's fee is on the parent's one open invoice.
+    const invoices = await t.db('invoices').where({ billing_account_id: parent });
+    expect(invoices).toHaveLength(1);
+    expect(await t.db('invoice_lines').where({ invoice_id: invoices[0].id }).count('* as n').first()).toMatchObject({ n: '26' });
+
+    // Prepaid: 5 paid, then insufficient → suspended after grace; the top-up in month 9 paid all arrears.
+    const pre = await charges(prepaid.subscriptionId);
+    expect(pre).toHaveLength(13);
+    expect(pre.every((r) => r.status === 'charged')).toBe(true);
+    const calls = w.lifecycle.calls.filter((c) => c.subscriberId === prepaid.subscriberId).map((c) => c.action);
+    expect(calls[0]).toBe('suspend');
+    expect(calls[calls.length - 1]).toBe('resume');
+    expect((await t.db('subscribers').where({ id: prepaid.subscriberId }).first()).state).toBe('active');
+    expect(await walletMinor(prepaid.accountId)).toBe(5_000n + 20_000n - 13n * 1000n);
+    // Rollover: the renewed data bucket carries the unused allowance, capped at one period's.
+    const dataBuckets = await t.db('buckets').where({ subscription_id: prepaid.subscriptionId, service: 'data' }).orderBy('valid_from');
+    expect(BigInt(dataBuckets[1].initial_units)).toBe(4n * GB);
+
+    // Promotions: 50 % for cycles ≤ 3 (renewals in Feb and Mar), then full price.
+    const disc = await charges(promoDiscount.subscriptionId);
+    expect(disc.map((r) => Number(r.amount_minor)).slice(0, 4)).toEqual([1000, 1000, 2000, 2000]);
+    expect(await t.db('buckets').where({ subscription_id: promoBonus.subscriptionId }).where('source', 'like', 'offer:%')).toHaveLength(1);
+    const trial = await charges(promoTrial.subscriptionId);
+    expect(trial.map((r) => r.status).slice(0, 3)).toEqual(['waived', 'charged', 'charged']);
+    const lapse = await charges(promoLapse.subscriptionId);
+    expect(lapse.map((r) => r.status)).toEqual(['lapsed']);
+    expect((await t.db('subscriptions').where({ id: promoLapse.subscriptionId }).first()).state).toBe('ended');
+
+    // Every charged row has exactly one journal entry, keyed by the charge.
+    const dup = await t.db.raw(`SELECT count(*)::int AS n FROM journal_entries WHERE entry_type = 'recurring_charge' GROUP BY source_ref HAVING count(*) > 1`);
+    expect(dup.rows).toEqual([]);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * The billing run `billing-run:<cycle-date>`: renews every subscription due on or before the date, in
+ * batches of thousands (one activity and one set-based statement per batch; never one workflow per
+ * subscriber), then takes the lines whose grace period ended to suspension. Rerunning it for the
+ * same date charges nothing twice (the charge row per subscription and period is unique).
+ * `billingRunScheduledWorkflow` is what the daily Temporal Schedule starts: it runs the day's
+ * `billing-run:<date>` as a child with that fixed id, so on-demand and scheduled runs are the same.
+ */
+import { continueAsNew, executeChild, proxyActivities, workflowInfo, ParentClosePolicy } from '@temporalio/workflow';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import type { BillingActivities } from '../activities/billing.activities';
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_GRACE_DAYS,
+  FIRST_CURSOR,
+  ZERO_TOTALS,
+  billingRunWorkflowId,
+  type BillingRunInput,
+  type BillingRunTotals,
+} from '../domain/billing/billing-run.types';
+
+const act = proxyActivities<BillingActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+});
+
+/** Batches per run before continue-as-new (keeps the history small on millions of lines). */
+const BATCHES_PER_RUN = 400;
+
+export async function billingRunWorkflow(input: BillingRunInput): Promise<BillingRunTotals> {
+  const limit = input.batchSize ?? DEFAULT_BATCH_SIZE;
+  const graceDays = input.graceDays ?? DEFAULT_GRACE_DAYS;
+  const totals: BillingRunTotals = { ...(input.resume?.totals ?? ZERO_TOTALS) };
+  let cursor = input.resume?.cursor ?? FIRST_CURSOR;
+  let phase = input.resume?.phase ?? 'charge';
+  let graceAfterId = input.resume?.graceAfterId ?? '0';
+  if (!input.resume) await act.billingRunStart(input.cycleDate);
+
+  let batches = 0;
+  const carry = () => continueAsNew<typeof billingRunWorkflow>({ ...input, resume: { cursor, totals, phase, graceAfterId } });
+
+  while (phase === 'charge') {
+    const r = await act.billingRunBatch({ cycleDate: input.cycleDate, after: cursor, limit, graceDays });
+    totals.claimed += r.claimed;
+    totals.charged += r.charged;
+    totals.waived += r.waived;
+    totals.insufficient += r.insufficient;
+    if (!r.cursor || r.scanned < limit) {
+      phase = 'grace';
+      break;
+    }
+    cursor = r.cursor;
+    if (++batches >= BATCHES_PER_RUN || workflowInfo().continueAsNewSuggested) return carry();
+  }
+
+  for (;;) {
+    const g = await act.billingRunGraceBatch({ cycleDate: input.cycleDate, afterId: graceAfterId, limit, graceDays });
+    totals.suspended += g.suspended;
+    if (!g.lastId || g.scanned < limit) break;
+    graceAfterId = g.lastId;
+    if (++batches >= BATCHES_PER_RUN || workflowInfo().continueAsNewSuggested) return carry();
+  }
+
+  await act.billingRunFinish({ cycleDate: input.cycleDate, totals });
+  return totals;
+}
+
+/** Started by the daily Schedule: the cycle date is the scheduled day (UTC). */
+export async function billingRunScheduledWorkflow(options: { batchSize?: number; graceDays?: number } = {}): Promise<BillingRunTotals | null> {
+  const cycleDate = workflowInfo().startTime.toISOString().slice(0, 10);
+  try {
+    return await executeChild(billingRunWorkflow, {
+      workflowId: billingRunWorkflowId(cycleDate),
+      args: [{ cycleDate, ...options }],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+  } catch (err) {
+    // Already run (or running) for this date, e.g. started on demand: nothing to do.
+    if (err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError') return null;
+    throw err;
+  }
+}
