@@ -7,6 +7,7 @@ import { createActivities, type ActivityDependencies } from './activities';
 import { loadConfig } from './platform/config';
 import { createDatabase } from './platform/database';
 import { createLogger } from './platform/logger';
+import { es2PlusClientFromConfig } from './domain/sims/es2plus.config';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, 'workflows', 'index.ts');
 
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     db,
     logger,
+    es2plus: es2PlusClientFromConfig(config.smdp),
     workflowBundle: process.env.WORKFLOW_BUNDLE_PATH ? { codePath: process.env.WORKFLOW_BUNDLE_PATH } : undefined,
   });
   logger.info({ taskQueue: config.temporal.taskQueue }, 'worker started');

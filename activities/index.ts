@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../platform/logger';
 import { createSubscriberActivities } from './subscriber.activities';
+import { createEsimActivities } from './esim.activities';
+import type { Es2PlusOperatorPort } from '../domain/sims/es2plus.client';
 import type { ChargingEngine } from '../domain/charging/charging-engine';
 import { createBillingActivities, type LifecyclePort } from './billing.activities';
 
@@ -8,6 +10,8 @@ import { createBillingActivities, type LifecyclePort } from './billing.activitie
 export interface ActivityDependencies {
   db: Knex;
   logger: Logger;
+  /** The SM-DP+ (ES2+) client; eSIM orders fail with ES2PLUS_NOT_CONFIGURED without it. */
+  es2plus?: Es2PlusOperatorPort;
   /** Shared charging engine for wallet movements; made on demand when absent. */
   chargingEngine?: ChargingEngine;
   /** Billing's way to suspend and resume lines (default: updates to `subscriber:<id>` through the worker's client). */
@@ -17,6 +21,7 @@ export interface ActivityDependencies {
 export function createActivities(deps: ActivityDependencies) {
   return {
     ...createSubscriberActivities(deps),
+    ...createEsimActivities(deps),
     ...createBillingActivities(deps),
   };
 }

@@ -12,6 +12,7 @@ import type { Logger } from '../platform/logger';
 import type { Metrics } from '../platform/metrics';
 import { buildSchema } from './graphql/schema';
 import type { GraphQLContext } from './graphql/builder';
+import { createEs2PlusNotificationRouter } from './es2plus/notifications.router';
 
 export interface AppDependencies {
   config: Config;
@@ -142,6 +143,8 @@ export function createApp(deps: AppDependencies) {
     next();
   };
   app.use('/graphql', limitBody, authenticate, yoga as unknown as express.RequestHandler);
+  // SM-DP+ → Operator (ES2+ HandleDownloadProgressInfo): signals the eSIM order workflows.
+  app.use(createEs2PlusNotificationRouter({ db, temporal, logger, allowedRequesters: config.smdp.allowedRequesters }));
 
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     logger.error({ err }, 'unhandled API error');

@@ -18,6 +18,17 @@ const environmentSchema = z.object({
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().positive().default(10),
   GRAPHQL_MAX_COST: z.coerce.number().int().positive().default(5000),
   REQUEST_BODY_LIMIT: z.string().default('100kb'),
+  SMDP_URL: z.string().url().optional(),
+  SMDP_REQUESTER_ID: z.string().default('mvno-bss'),
+  SMDP_ADDRESS: z.string().optional(),
+  SMDP_CLIENT_CERT: z.string().optional(),
+  SMDP_CLIENT_KEY: z.string().optional(),
+  SMDP_CLIENT_CA: z.string().optional(),
+  SMDP_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  SMDP_ALLOWED_REQUESTERS: z.string().optional(),
+  SMDP_SIMULATOR: z.enum(['on', 'off']).default('on'),
+  SMDP_SIMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(8701),
+  SMDP_AUTO_DEVICE_MS: z.coerce.number().int().min(0).default(200),
 });
 
 export type Config = {
@@ -28,6 +39,11 @@ export type Config = {
   api: { host: string; port: number; bodyLimit: string; maxDepth: number; maxCost: number };
   embedded: { postgresPort: number; temporalPort: number; temporalUiPort: number; dataDir: string };
   logLevel: string;
+  /** SM-DP+ (ES2+). Without `url`, `npm start` runs the local simulator (unless `simulator` is off). */
+  smdp: {
+    url?: string; requesterId: string; smdpAddress?: string; tls?: { certPath: string; keyPath: string; caPath?: string }; timeoutMs: number;
+    allowedRequesters?: string[]; simulator: boolean; simulatorPort: number; autoDeviceMs: number;
+  };
 };
 
 export class ConfigError extends Error {}
@@ -58,6 +74,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dataDir: path.resolve(e.DATA_DIR),
     },
     logLevel: e.LOG_LEVEL,
+    smdp: {
+      url: e.SMDP_URL,
+      requesterId: e.SMDP_REQUESTER_ID,
+      smdpAddress: e.SMDP_ADDRESS,
+      tls: e.SMDP_CLIENT_CERT && e.SMDP_CLIENT_KEY ? { certPath: e.SMDP_CLIENT_CERT, keyPath: e.SMDP_CLIENT_KEY, caPath: e.SMDP_CLIENT_CA } : undefined,
+      timeoutMs: e.SMDP_TIMEOUT_MS,
+      allowedRequesters: e.SMDP_ALLOWED_REQUESTERS ? e.SMDP_ALLOWED_REQUESTERS.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+      simulator: e.SMDP_SIMULATOR === 'on',
+      simulatorPort: e.SMDP_SIMULATOR_PORT,
+      autoDeviceMs: e.SMDP_AUTO_DEVICE_MS,
+    },
   };
 }
 

@@ -11,6 +11,10 @@ import { bundleWorkflows, createWorker } from '../worker';
 import { startApiServer } from '../api/server';
 import { createApiKey, roleForApiKey } from '../domain/access/api-keys.repository';
 import { seedDemoData, seedDemoLines } from './demo/demo-data';
+import { createSmdpPlusSimulator } from '../simulators/smdp-plus';
+import { es2PlusClientFromConfig } from '../domain/sims/es2plus.config';
+import { seedEsimInventory } from '../domain/sims/inventory.repository';
+import { ES2PLUS_NOTIFICATION_PATH } from '../api/es2plus/notifications.router';
 
 /** The development admin key lives in the git-ignored data folder so restarts print the same key. */
 async function developmentAdminKey(db: Knex, dataDir: string): Promise<string> {
@@ -45,6 +49,18 @@ async function main(): Promise<void> {
     const seeded = await seedDemoData(stack.db);
     if (seeded.plans || seeded.customers) logger.info(`demo data: ${seeded.plans} plans, ${seeded.customers} customers added`);
 
+    // The SM-DP+: an external one (SMDP_URL), or the local simulator playing the device by itself
+    // so a demo eSIM activation completes.
+    const smdp = !config.smdp.url && config.smdp.simulator
+      ? await createSmdpPlusSimulator({ port: config.smdp.simulatorPort, autoDevice: { delayMs: config.smdp.autoDeviceMs }, adoptUnknownIccids: true })
+      : undefined;
+    if (smdp) stack.onStop(() => smdp.close());
+    const es2plus = es2PlusClientFromConfig(config.smdp, smdp?.url);
+    if (smdp) {
+      const available = await stack.db('sims').where({ form: 'esim', state: 'available' }).count<{ count: string }[]>('* as count');
+      if (Number(available[0].count) < 20) await seedEsimInventory(stack.db, 100);
+    }
+
     logger.info('starting worker (bundling workflows)…');
     const worker = await createWorker({
       workflowBundle: await bundleWorkflows(),
@@ -53,6 +69,7 @@ async function main(): Promise<void> {
       taskQueue: config.temporal.taskQueue,
       db: stack.db,
       logger,
+      es2plus,
     });
     const running = worker.run();
     stack.onStop(async () => {
@@ -67,6 +84,7 @@ async function main(): Promise<void> {
 
     const api = await startApiServer({ config, db: stack.db, temporal: stack.temporal, logger });
     stack.onStop(() => api.close());
+    smdp?.setNotificationUrl(`${api.url}${ES2PLUS_NOTIFICATION_PATH}`);
 
     const lines = await seedDemoLines(stack.db, stack.temporal, config.temporal.taskQueue);
     if (lines) logger.info(`demo data: ${lines} lines activated through their lifecycle workflows`);
@@ -80,6 +98,7 @@ mvno-bss is running (started in ${seconds} s)
   Temporal UI      ${stack.temporalUiUrl ?? '(external Temporal: ' + stack.temporalAddress + ')'}
   Health           ${api.url}/healthz   ${api.url}/readyz   ${api.url}/metrics
   Database         ${config.databaseUrl ? 'external (DATABASE_URL)' : stack.databaseUrl}
+  SM-DP+ (ES2+)    ${smdp ? `${smdp.url}  (simulator, device plays itself)` : config.smdp.url ?? '(none: set SMDP_URL)'}
 
   Development admin API key (send as "Authorization: Bearer <key>"):
     ${key}

@@ -1,3 +1,4 @@
 /** Every workflow the worker runs. The bundler starts from this file. */
 export { subscriberWorkflow } from './subscriber.workflow';
+export { esimOrderWorkflow } from './esim-order.workflow';
 export { billingRunWorkflow, billingRunScheduledWorkflow } from './billing-run.workflow';

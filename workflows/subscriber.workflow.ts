@@ -1,27 +1,39 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
+  ParentClosePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
   log,
   proxyActivities,
   setHandler,
+  startChild,
   upsertMemo,
   upsertSearchAttributes,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import { nextState, type LifecycleAction, type SubscriberState, type SuspendReason } from '../domain/subscribers/subscriber-lifecycle';
+import { nextState, SUSPEND_REASONS, type LifecycleAction, type SubscriberState } from '../domain/subscribers/subscriber-lifecycle';
 import type { SubscriberActivities } from '../activities/subscriber.activities';
 import {
+  esimOrderCompletedSignal,
+  esimOrderFailedSignal,
   subscriberActivateUpdate,
+  subscriberChangePlanUpdate,
   subscriberRegisteredUpdate,
   subscriberResumeUpdate,
+  subscriberSimSwapUpdate,
   subscriberSnapshotQuery,
   subscriberSuspendUpdate,
   subscriberTerminateUpdate,
+  subscriberTransferUpdate,
+  type LifecycleHistoryItem,
   type SubscriberSnapshot,
   type SubscriberWorkflowInput,
 } from './subscriber.messages';
+import { esimOrderWorkflowId, type EsimOrderInput } from './esim-order.messages';
+import { esimOrderWorkflow } from './esim-order.workflow';
 import { IccidKey, LifecycleStateKey, MsisdnKey, PlanCodeKey, SubscriberIdKey, BillingAccountIdKey } from './search-attributes';
 
 const billingRecord = proxyActivities<SubscriberActivities>({
@@ -29,63 +41,117 @@ const billingRecord = proxyActivities<SubscriberActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['BillingRecordRefusal'] },
 });
 
-/** One long-lived entity per line: pending → active ⇄ suspended → terminated. Every transition is
- * an update (validated first, so callers get a refusal without touching history) that writes the
- * billing record through an idempotent activity before the state changes here. */
+const HISTORY_KEPT = 100;
+
+/** An activity's business refusal becomes the update's refusal, with the domain code as its type. */
+function refusalOf(err: unknown): unknown {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+    return ApplicationFailure.create({ type: err.cause.type ?? 'REFUSED', message: err.cause.message, nonRetryable: true, details: err.cause.details as unknown[] });
+  }
+  return err;
+}
+
+function refuse(code: string, message: string): never {
+  throw ApplicationFailure.create({ type: code, message, nonRetryable: true });
+}
+
+/** One long-lived entity per line: pending → active ⇄ suspended → terminated, plus plan changes,
+ * transfers and SIM swaps. Every operation is an update (validated first, so callers get a refusal
+ * without touching history) that writes the billing record through an idempotent activity before the
+ * state changes here; operations run one at a time. */
 export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried?: SubscriberSnapshot): Promise<SubscriberSnapshot> {
   const snapshot: SubscriberSnapshot = carried ?? {
     subscriberId: input.subscriberId,
     billingAccountId: input.billingAccountId,
-    msisdn: input.msisdn,
+    msisdn: input.msisdn ?? '',
     planCode: input.planCode,
     iccid: input.iccid,
+    simForm: input.simForm ?? (input.iccid ? 'physical' : undefined),
     state: 'pending',
+    seq: 0,
     history: [],
   };
   let registered = carried !== undefined;
-  // Updates run one at a time so two transitions never interleave around an activity.
   let busy = false;
+  let scheduleVersion = 0;
+  const workflowId = workflowInfo().workflowId;
 
   const publish = () => {
     upsertSearchAttributes([
       { key: SubscriberIdKey, value: snapshot.subscriberId },
-      { key: MsisdnKey, value: snapshot.msisdn },
+      ...(snapshot.msisdn ? [{ key: MsisdnKey, value: snapshot.msisdn }] : []),
       { key: PlanCodeKey, value: snapshot.planCode },
       { key: LifecycleStateKey, value: snapshot.state },
       { key: BillingAccountIdKey, value: snapshot.billingAccountId },
       ...(snapshot.iccid ? [{ key: IccidKey, value: snapshot.iccid }] : []),
     ]);
-    upsertMemo({ msisdn: snapshot.msisdn, planCode: snapshot.planCode, state: snapshot.state, billingAccountId: snapshot.billingAccountId });
+    upsertMemo({
+      msisdn: snapshot.msisdn, iccid: snapshot.iccid ?? null, planCode: snapshot.planCode, state: snapshot.state,
+      billingAccountId: snapshot.billingAccountId, simForm: snapshot.simForm ?? null,
+    });
   };
 
-  const transition = async (action: LifecycleAction, actor: string, reason?: SuspendReason): Promise<SubscriberSnapshot> => {
+  const nextTransitionId = () => {
+    snapshot.seq = (snapshot.seq ?? snapshot.history.length) + 1;
+    return `${workflowId}:${snapshot.seq}`;
+  };
+
+  const remember = (item: LifecycleHistoryItem) => {
+    snapshot.history.push(item);
+    if (snapshot.history.length > HISTORY_KEPT) snapshot.history.splice(0, snapshot.history.length - HISTORY_KEPT);
+  };
+
+  /** Runs one operation at a time; a refusal from the billing record fails the update cleanly. */
+  const exclusive = async <T>(fn: () => Promise<T>): Promise<T> => {
     await condition(() => !busy && registered);
     busy = true;
     try {
-      const from = snapshot.state as SubscriberState;
-      const to = nextState(from, action); // re-checked: an earlier update may have changed the state
-      const at = await billingRecord.recordSubscriberTransition({
-        subscriberId: snapshot.subscriberId,
-        action,
-        from,
-        to,
-        reason,
-        actor,
-        transitionId: `${workflowInfo().workflowId}:${snapshot.history.length}`,
-      });
-      snapshot.state = to;
-      snapshot.suspendReason = to === 'suspended' ? reason : undefined;
-      snapshot.history.push({ at, action, from, to, actor, reason });
-      publish();
-      return snapshot;
+      return await fn();
+    } catch (err) {
+      throw refusalOf(err);
     } finally {
       busy = false;
     }
   };
 
-  const refuseUnless = (action: LifecycleAction) => (..._args: unknown[]) => {
-    if (snapshot.state === 'rejected') throw new Error('this line was never registered');
-    nextState(snapshot.state, action);
+  const transition = (action: LifecycleAction, actor: string, reason?: string, extra: { eid?: string; simDisposition?: 'available' | 'retired' } = {}) =>
+    exclusive(async () => {
+      const from = snapshot.state as SubscriberState;
+      const to = nextState(from, action); // re-checked: an earlier update may have changed the state
+      const at = await billingRecord.recordSubscriberTransition({
+        subscriberId: snapshot.subscriberId, action, from, to, reason, actor, transitionId: nextTransitionId(), ...extra,
+      });
+      snapshot.state = to;
+      snapshot.suspendReason = to === 'suspended' ? (reason as SubscriberSnapshot['suspendReason']) : undefined;
+      if (to === 'terminated' && from !== 'pending') snapshot.finalBillRequested = true;
+      if (to === 'terminated') snapshot.scheduledPlanChange = undefined;
+      remember({ at, action, from, to, actor, reason, ...(extra.eid ? { details: { eid: extra.eid } } : {}) });
+      publish();
+      return snapshot;
+    });
+
+  const checkState = (action: LifecycleAction) => {
+    if (snapshot.state === 'rejected') refuse('NOT_REGISTERED', 'this line was never registered');
+    try {
+      nextState(snapshot.state, action);
+    } catch (err) {
+      refuse('INVALID_STATE', (err as Error).message);
+    }
+  };
+  const checkLive = (what: string) => {
+    if (snapshot.state === 'rejected') refuse('NOT_REGISTERED', 'this line was never registered');
+    if (snapshot.state !== 'active' && snapshot.state !== 'suspended') refuse('INVALID_STATE', `cannot ${what} a line that is ${snapshot.state} (allowed from: active, suspended)`);
+  };
+
+  const startEsimOrder = async (purpose: 'activation' | 'swap', orderId: string, sim: { simId: string; iccid: string }, eid: string | undefined, actor: string) => {
+    const args: EsimOrderInput = { orderId, subscriberId: snapshot.subscriberId, purpose, simId: sim.simId, iccid: sim.iccid, eid, actor, options: input.esimOrder };
+    await startChild(esimOrderWorkflow, {
+      workflowId: esimOrderWorkflowId(orderId),
+      args: [args],
+      // The order outlives a continue-as-new of the line; it reports back by signal.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    });
   };
 
   setHandler(subscriberSnapshotQuery, () => snapshot);
@@ -93,17 +159,163 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     await condition(() => registered || snapshot.state === 'rejected');
     return snapshot;
   });
-  setHandler(subscriberActivateUpdate, ({ actor }) => transition('activate', actor), { validator: refuseUnless('activate') });
+  setHandler(subscriberActivateUpdate, ({ actor }) => transition('activate', actor), { validator: (_req) => checkState('activate') });
   setHandler(subscriberSuspendUpdate, ({ actor, reason }) => transition('suspend', actor, reason), {
-    validator: refuseUnless('suspend'),
+    validator: ({ reason }) => {
+      if (!(SUSPEND_REASONS as readonly string[]).includes(reason)) refuse('INVALID_REASON', `reason must be one of ${SUSPEND_REASONS.join(', ')}`);
+      checkState('suspend');
+    },
   });
-  setHandler(subscriberResumeUpdate, ({ actor }) => transition('resume', actor), { validator: refuseUnless('resume') });
-  setHandler(subscriberTerminateUpdate, ({ actor }) => transition('terminate', actor), { validator: refuseUnless('terminate') });
+  setHandler(subscriberResumeUpdate, ({ actor }) => transition('resume', actor), { validator: (_req) => checkState('resume') });
+  setHandler(subscriberTerminateUpdate, ({ actor }) => transition('terminate', actor), { validator: (_req) => checkState('terminate') });
+
+  setHandler(
+    subscriberChangePlanUpdate,
+    (req) =>
+      exclusive(async () => {
+        checkLive('change the plan of');
+        const transitionId = nextTransitionId();
+        const r = await billingRecord.changeSubscriberPlan({
+          transitionId, subscriberId: snapshot.subscriberId, planCode: req.planCode, when: req.when, actor: req.actor, at: new Date(Date.now()).toISOString(),
+        });
+        const state = snapshot.state as SubscriberState;
+        if (req.when === 'now') {
+          snapshot.planCode = r.toPlanCode;
+          remember({ at: r.at, action: 'change_plan', from: state, to: state, actor: req.actor, details: { from: r.fromPlanCode, to: r.toPlanCode, netMinor: r.netMinor, currency: r.currency } });
+        } else {
+          snapshot.scheduledPlanChange = { planCode: r.toPlanCode, effectiveAt: r.effectiveAt };
+          scheduleVersion++;
+          remember({ at: r.at, action: 'schedule_plan_change', from: state, to: state, actor: req.actor, details: { to: r.toPlanCode, effectiveAt: r.effectiveAt } });
+        }
+        publish();
+        return snapshot;
+      }),
+    {
+      validator: (req) => {
+        checkLive('change the plan of');
+        if (req.when !== 'now' && req.when !== 'end_of_cycle') refuse('INVALID_INPUT', 'when must be now or end_of_cycle');
+        if (!req.planCode) refuse('INVALID_INPUT', 'a plan code is required');
+        if (req.planCode === snapshot.planCode) refuse('SAME_PLAN', 'the line is on this plan already');
+      },
+    },
+  );
+
+  setHandler(
+    subscriberTransferUpdate,
+    (req) =>
+      exclusive(async () => {
+        checkLive('transfer');
+        const r = await billingRecord.transferSubscriber({ transitionId: nextTransitionId(), subscriberId: snapshot.subscriberId, toBillingAccountId: req.billingAccountId, actor: req.actor });
+        const state = snapshot.state as SubscriberState;
+        snapshot.billingAccountId = req.billingAccountId;
+        remember({ at: r.at, action: 'transfer', from: state, to: state, actor: req.actor, details: { fromBillingAccountId: r.fromBillingAccountId, toBillingAccountId: req.billingAccountId, movedBuckets: r.movedBuckets } });
+        publish();
+        return snapshot;
+      }),
+    {
+      validator: (req) => {
+        checkLive('transfer');
+        if (req.billingAccountId === snapshot.billingAccountId) refuse('SAME_ACCOUNT', 'the line is on this account already');
+      },
+    },
+  );
+
+  setHandler(
+    subscriberSimSwapUpdate,
+    (req) =>
+      exclusive(async () => {
+        checkLive('swap the SIM of');
+        if (snapshot.pendingSimSwap) refuse('SWAP_IN_PROGRESS', 'an eSIM swap is in progress');
+        const transitionId = nextTransitionId();
+        const holder = `swap:${transitionId}`;
+        const sim = await billingRecord.reserveSimForSwap({ holder, iccid: req.iccid, form: req.form });
+        const state = snapshot.state as SubscriberState;
+        if (sim.form === 'physical') {
+          let r;
+          try {
+            r = await billingRecord.swapSubscriberSim({ transitionId, subscriberId: snapshot.subscriberId, newSimId: sim.simId, actor: req.actor });
+          } catch (err) {
+            await billingRecord.releaseReservedSim({ simId: sim.simId, holder, disposition: 'available' });
+            throw err;
+          }
+          snapshot.iccid = r.newIccid;
+          snapshot.simForm = 'physical';
+          remember({ at: r.at, action: 'sim_swap', from: state, to: state, actor: req.actor, details: { oldIccid: r.oldIccid, newIccid: r.newIccid } });
+        } else {
+          // An eSIM swap completes when the device has the new profile: the old SIM works till then.
+          const orderId = uuid4();
+          snapshot.pendingSimSwap = { orderId, simId: sim.simId, iccid: sim.iccid, holder, transitionId };
+          await startEsimOrder('swap', orderId, sim, req.eid, req.actor);
+          remember({ at: new Date(Date.now()).toISOString(), action: 'sim_swap_ordered', from: state, to: state, actor: req.actor, details: { newIccid: sim.iccid, esimOrderId: orderId } });
+        }
+        publish();
+        return snapshot;
+      }),
+    {
+      validator: (req) => {
+        checkLive('swap the SIM of');
+        if (snapshot.pendingSimSwap) refuse('SWAP_IN_PROGRESS', 'an eSIM swap is in progress');
+        if (req.form !== 'physical' && req.form !== 'esim') refuse('INVALID_INPUT', 'form must be physical or esim');
+        if (req.form === 'physical' && !req.iccid) refuse('INVALID_INPUT', 'a physical SIM swap needs the new ICCID');
+        if (req.iccid && req.iccid === snapshot.iccid) refuse('SAME_SIM', 'the line is on this SIM already');
+      },
+    },
+  );
+
+  setHandler(esimOrderCompletedSignal, async (o) => {
+    if (o.purpose === 'activation') {
+      if (snapshot.state === 'pending') await transition('activate', 'sm-dp+', undefined, { eid: o.eid }).catch((err) => log.warn('activation after download refused', { err: String(err) }));
+      return;
+    }
+    const swap = snapshot.pendingSimSwap;
+    if (!swap || swap.orderId !== o.orderId) return;
+    await exclusive(async () => {
+      const state = snapshot.state as SubscriberState;
+      if (state !== 'active' && state !== 'suspended') {
+        await billingRecord.releaseReservedSim({ simId: swap.simId, holder: swap.holder, disposition: 'retired' });
+      } else {
+        const r = await billingRecord.swapSubscriberSim({ transitionId: swap.transitionId, subscriberId: snapshot.subscriberId, newSimId: swap.simId, actor: 'sm-dp+', eid: o.eid });
+        snapshot.iccid = r.newIccid;
+        snapshot.simForm = 'esim';
+        remember({ at: r.at, action: 'sim_swap', from: state, to: state, actor: 'sm-dp+', details: { oldIccid: r.oldIccid, newIccid: r.newIccid, eid: o.eid ?? null } });
+      }
+      snapshot.pendingSimSwap = undefined;
+      publish();
+    }).catch((err) => log.error('eSIM swap could not be recorded', { err: String(err) }));
+  });
+
+  setHandler(esimOrderFailedSignal, async (f) => {
+    if (f.purpose === 'activation') {
+      // The order was compensated at the SM-DP+; the line never went live: give it up, which returns
+      // its number (and the SIM, unless the profile may be on a device) to the inventory.
+      if (snapshot.state === 'pending') {
+        await transition('terminate', 'esim-order', `provisioning_failed:${f.code}`, { simDisposition: f.simDisposition }).catch((err) =>
+          log.error('giving up the line failed', { err: String(err) }),
+        );
+      }
+      return;
+    }
+    const swap = snapshot.pendingSimSwap;
+    if (!swap || swap.orderId !== f.orderId) return;
+    await exclusive(async () => {
+      await billingRecord.releaseReservedSim({ simId: swap.simId, holder: swap.holder, disposition: f.simDisposition });
+      const state = snapshot.state as SubscriberState;
+      snapshot.pendingSimSwap = undefined;
+      remember({ at: new Date(Date.now()).toISOString(), action: 'sim_swap_failed', from: state, to: state, actor: 'esim-order', reason: f.code, details: { message: f.message } });
+    }).catch((err) => log.error('releasing the swap SIM failed', { err: String(err) }));
+  });
 
   if (!registered) {
     try {
-      const at = await billingRecord.registerSubscriber(input);
-      snapshot.history.push({ at, action: 'register', from: null, to: 'pending', actor: input.actor });
+      const reg = await billingRecord.registerSubscriber(input);
+      snapshot.msisdn = reg.msisdn;
+      snapshot.iccid = reg.iccid;
+      snapshot.simForm = reg.simForm;
+      remember({ at: reg.at, action: 'register', from: null, to: 'pending', actor: input.actor, details: { msisdn: reg.msisdn, iccid: reg.iccid ?? null } });
+      if (reg.simForm === 'esim' && reg.simId && reg.iccid) {
+        snapshot.esimOrderId = input.subscriberId;
+        await startEsimOrder('activation', input.subscriberId, { simId: reg.simId, iccid: reg.iccid }, input.eid, input.actor);
+      }
       registered = true;
       publish();
     } catch (err) {
@@ -117,7 +329,30 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     }
   }
 
-  await condition(() => snapshot.state === 'terminated' || workflowInfo().continueAsNewSuggested);
+  const done = () => snapshot.state === 'terminated' || workflowInfo().continueAsNewSuggested;
+  for (;;) {
+    const scheduled = snapshot.scheduledPlanChange;
+    const dueInMs = scheduled && snapshot.state !== 'terminated' ? Date.parse(scheduled.effectiveAt) - Date.now() : undefined;
+    if (dueInMs !== undefined && dueInMs <= 0) {
+      await exclusive(async () => {
+        const r = await billingRecord.applyScheduledPlanChange({ transitionId: nextTransitionId(), subscriberId: snapshot.subscriberId, actor: 'schedule' });
+        const state = snapshot.state as SubscriberState;
+        if (r.planCode) snapshot.planCode = r.planCode;
+        snapshot.scheduledPlanChange = undefined;
+        remember({ at: r.at, action: 'change_plan', from: state, to: state, actor: 'schedule', details: { to: r.planCode, scheduled: true } });
+        publish();
+      }).catch((err) => {
+        log.error('scheduled plan change failed', { err: String(err) });
+        snapshot.scheduledPlanChange = undefined;
+      });
+      continue;
+    }
+    const seen = scheduleVersion;
+    const wake = () => done() || scheduleVersion !== seen;
+    if (dueInMs !== undefined) await condition(wake, dueInMs);
+    else await condition(wake);
+    if (done()) break;
+  }
   await condition(allHandlersFinished);
   if (snapshot.state !== 'terminated') {
     await continueAsNew<typeof subscriberWorkflow>(input, snapshot);

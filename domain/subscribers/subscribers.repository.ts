@@ -3,6 +3,8 @@ import { keysetPage, type Page, type PageArgs } from '../../platform/pagination'
 import { DomainError, PG_UNIQUE_VIOLATION, pgConstraint, pgErrorCode } from '../shared/domain-error';
 import { addBillingPeriods, isoDate } from '../catalog/billing-period';
 import type { SubscriberState, SuspendReason } from './subscriber-lifecycle';
+import { reserveMsisdn, reserveSim, setMsisdnState, setSimState, type Sim } from '../sims/inventory.repository';
+import type { SimForm, SimState } from '../sims/inventory';
 
 export interface Subscriber {
   id: string;
@@ -29,18 +31,32 @@ const toSubscriber = (r: SubscriberRow): Subscriber => ({
 export interface RegisterSubscriberCommand {
   subscriberId: string;
   billingAccountId: string;
-  msisdn: string;
+  /** A chosen number; the first free one of the pool when omitted. */
+  msisdn?: string;
   planCode: string;
+  /** A chosen SIM; with simForm 'esim' and no ICCID, the first free eSIM profile is reserved. */
   iccid?: string;
+  simForm?: SimForm;
 }
 
-/** Writes a new line (pending) and its subscription. Idempotent on the subscriber id: a retried
- * activity finds the row it wrote and returns its time. */
-export async function registerSubscriber(db: Knex, cmd: RegisterSubscriberCommand): Promise<Date> {
+export interface Registration {
+  at: Date;
+  msisdn: string;
+  iccid?: string;
+  simId?: string;
+  simForm?: SimForm;
+}
+
+/** Writes a new line (pending) and its subscription, reserving its number and SIM. Idempotent on the
+ * subscriber id: a retried activity finds the row it wrote and returns the same registration. */
+export async function registerSubscriber(db: Knex, cmd: RegisterSubscriberCommand): Promise<Registration> {
   try {
     return await db.transaction(async (trx) => {
       const existing = await trx('subscribers').where({ id: cmd.subscriberId }).first();
-      if (existing) return existing.created_at as Date;
+      if (existing) {
+        const sim = existing.sim_id ? await trx('sims').where({ id: existing.sim_id }).first() : undefined;
+        return { at: existing.created_at as Date, msisdn: existing.msisdn, iccid: sim?.iccid, simId: sim?.id, simForm: sim?.form };
+      }
       const account = await trx('billing_accounts').where({ id: cmd.billingAccountId }).first();
       if (!account || account.status !== 'active') {
         throw new DomainError('ACCOUNT_NOT_FOUND', 'no active billing account has this id', ['input', 'billingAccountId']);
@@ -50,27 +66,11 @@ export async function registerSubscriber(db: Knex, cmd: RegisterSubscriberComman
       if (plan.currency.trim() !== account.currency.trim()) {
         throw new DomainError('CURRENCY_MISMATCH', `the plan is priced in ${plan.currency.trim()}, the account in ${account.currency.trim()}`, ['input', 'planCode']);
       }
-      let simId: string | null = null;
-      if (cmd.iccid) {
-        const sim = await trx('sims').where({ iccid: cmd.iccid }).forUpdate().first();
-        if (!sim) throw new DomainError('SIM_NOT_FOUND', 'no SIM has this ICCID', ['input', 'iccid']);
-        if (!(sim.state === 'available' || (sim.state === 'reserved' && sim.reserved_for === cmd.subscriberId))) {
-          throw new DomainError('SIM_TAKEN', 'this SIM is not available', ['input', 'iccid']);
-        }
-        await trx('sims').where({ id: sim.id }).update({ state: 'reserved', reserved_for: cmd.subscriberId, updated_at: trx.fn.now() });
-        simId = sim.id;
-      }
-      // A number from the MVNO's own pool must be free (or reserved for this order); ported-in
-      // numbers are not in the pool and are guarded by the live-MSISDN unique index alone.
-      const pooled = await trx('msisdns').where({ msisdn: cmd.msisdn }).forUpdate().first();
-      if (pooled) {
-        if (!(pooled.state === 'available' || (pooled.state === 'reserved' && pooled.reserved_for === cmd.subscriberId))) {
-          throw new DomainError('MSISDN_TAKEN', 'this number is not available', ['input', 'msisdn']);
-        }
-        await trx('msisdns').where({ msisdn: cmd.msisdn }).update({ state: 'assigned', reserved_for: cmd.subscriberId, updated_at: trx.fn.now() });
-      }
+      let sim: Sim | undefined;
+      if (cmd.iccid || cmd.simForm) sim = await reserveSim(trx, cmd.subscriberId, { iccid: cmd.iccid, form: cmd.simForm });
+      const { msisdn } = await reserveMsisdn(trx, cmd.subscriberId, cmd.msisdn);
       const [row] = await trx('subscribers')
-        .insert({ id: cmd.subscriberId, billing_account_id: cmd.billingAccountId, msisdn: cmd.msisdn, sim_id: simId, state: 'pending' })
+        .insert({ id: cmd.subscriberId, billing_account_id: cmd.billingAccountId, msisdn, sim_id: sim?.id ?? null, state: 'pending' })
         .returning('*');
       const start: Date = row.created_at;
       const end = addBillingPeriods(start, plan.billing_period_unit, plan.billing_period_count);
@@ -81,8 +81,9 @@ export async function registerSubscriber(db: Knex, cmd: RegisterSubscriberComman
       await trx('subscriber_transitions').insert({
         id: `subscriber:${cmd.subscriberId}:register`, subscriber_id: cmd.subscriberId, action: 'register',
         from_state: null, to_state: 'pending', actor: 'workflow', occurred_at: start,
+        details: JSON.stringify({ msisdn, iccid: sim?.iccid ?? null, planCode: cmd.planCode }),
       });
-      return start;
+      return { at: start, msisdn, iccid: sim?.iccid, simId: sim?.id, simForm: sim?.form };
     });
   } catch (err) {
     if (pgErrorCode(err) === PG_UNIQUE_VIOLATION && pgConstraint(err) === 'subscribers_live_msisdn_uq') {
@@ -101,15 +102,27 @@ export interface TransitionCommand {
   action: string;
   from: SubscriberState;
   to: SubscriberState;
-  reason?: SuspendReason;
+  reason?: string;
   actor: string;
+  /** The eSIM's EID when an activation follows a download. */
+  eid?: string;
+  /** For a line given up before it went live: where its SIM goes (default back to the pool). */
+  simDisposition?: 'available' | 'retired';
 }
 
-/** Applies a lifecycle transition to the billing record once per transition id. */
+const SIM_STATE_OF: Record<SubscriberState, SimState> = { active: 'active', suspended: 'suspended', terminated: 'retired', pending: 'reserved' };
+
+/** Applies a lifecycle transition to the billing record once per transition id, in one transaction:
+ * the line, its SIM, its number, its subscription, and on termination of a line that was live the
+ * final-bill request (table `final_bill_requests`, consumed by billing). A line given up before it
+ * was ever active returns its SIM and number to the inventory instead. */
 export async function recordTransition(db: Knex, cmd: TransitionCommand): Promise<Date> {
   return db.transaction(async (trx) => {
     const [inserted] = await trx('subscriber_transitions')
-      .insert({ id: cmd.transitionId, subscriber_id: cmd.subscriberId, action: cmd.action, from_state: cmd.from, to_state: cmd.to, reason: cmd.reason ?? null, actor: cmd.actor })
+      .insert({
+        id: cmd.transitionId, subscriber_id: cmd.subscriberId, action: cmd.action, from_state: cmd.from, to_state: cmd.to, reason: cmd.reason ?? null, actor: cmd.actor,
+        details: cmd.eid ? JSON.stringify({ eid: cmd.eid }) : null,
+      })
       .onConflict('id')
       .ignore()
       .returning('occurred_at');
@@ -124,16 +137,23 @@ export async function recordTransition(db: Knex, cmd: TransitionCommand): Promis
     const updated = await trx('subscribers').where({ id: cmd.subscriberId, state: cmd.from }).update(changes);
     if (updated !== 1) throw new DomainError('STATE_CONFLICT', `the line is not ${cmd.from} in the billing record`);
     const subscriber = await trx('subscribers').where({ id: cmd.subscriberId }).first();
+    const givenUp = cmd.to === 'terminated' && cmd.from === 'pending';
     if (subscriber.sim_id) {
-      const simState = { active: 'active', suspended: 'suspended', terminated: 'retired', pending: 'reserved' }[cmd.to];
-      await trx('sims').where({ id: subscriber.sim_id }).update({ state: simState, updated_at: at, reserved_for: simState === 'reserved' ? cmd.subscriberId : null });
+      await setSimState(trx, subscriber.sim_id, givenUp ? (cmd.simDisposition ?? 'available') : SIM_STATE_OF[cmd.to], cmd.subscriberId, at, { eid: cmd.eid });
     }
+    if (cmd.to === 'active' && cmd.from === 'pending') await setMsisdnState(trx, subscriber.msisdn, 'assigned', cmd.subscriberId, at);
     if (cmd.to === 'terminated') {
-      await trx('subscriptions').where({ subscriber_id: cmd.subscriberId, state: 'active' }).update({ state: 'ended', ended_at: at });
-      // A number rests for 90 days before it can be sold again, so calls for the old owner stop first.
-      await trx('msisdns').where({ msisdn: subscriber.msisdn }).update({
-        state: 'quarantined', reserved_for: null, quarantined_until: trx.raw(`?::timestamptz + interval '90 days'`, [at]), updated_at: at,
-      });
+      const live = await trx('subscriptions').where({ subscriber_id: cmd.subscriberId, state: 'active' }).first();
+      await trx('subscriptions').where({ subscriber_id: cmd.subscriberId }).whereIn('state', ['active', 'scheduled']).update({ state: 'ended', ended_at: at });
+      // A number that was live rests before it can be sold again, so calls for the old owner stop
+      // first; one that never went live goes straight back to the pool.
+      await setMsisdnState(trx, subscriber.msisdn, givenUp ? 'available' : 'quarantined', null, at);
+      if (!givenUp) {
+        await trx('final_bill_requests').insert({
+          id: cmd.transitionId, subscriber_id: cmd.subscriberId, billing_account_id: subscriber.billing_account_id,
+          subscription_id: live?.id ?? null, terminated_at: at, actor: cmd.actor,
+        }).onConflict('id').ignore();
+      }
     }
     return at;
   });

@@ -5,11 +5,12 @@ import type { Knex } from 'knex';
 import { createWorker } from '../../worker';
 import { createLogger } from '../../platform/logger';
 import { testServices } from './services';
+import type { Es2PlusOperatorPort } from '../../domain/sims/es2plus.client';
 
 let runtimeInstalled = false;
 
 /** A real worker (prebuilt workflow bundle) on its own task queue, and a client, for one test file. */
-export async function startTestWorker(db: Knex, options: { taskQueue?: string } = {}) {
+export async function startTestWorker(db: Knex, options: { taskQueue?: string; es2plus?: Es2PlusOperatorPort } = {}) {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
     runtimeInstalled = true;
@@ -23,6 +24,7 @@ export async function startTestWorker(db: Knex, options: { taskQueue?: string } 
     taskQueue,
     db,
     logger: createLogger({ level: 'silent' }),
+    es2plus: options.es2plus,
     workflowBundle: { codePath: services.workflowBundlePath },
   });
   const running = worker.run();

@@ -1,0 +1,178 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { EsimActivities } from '../activities/esim.activities';
+import {
+  downloadProgressSignal,
+  esimOrderActivationCodeUpdate,
+  esimOrderSnapshotQuery,
+  type EsimOrderInput,
+  type EsimOrderSnapshot,
+} from './esim-order.messages';
+import { esimOrderCompletedSignal, esimOrderFailedSignal, subscriberWorkflowId } from './subscriber.messages';
+import { IccidKey, SubscriberIdKey } from './search-attributes';
+
+const DEFAULT_DOWNLOAD_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
+// SGP.22 notification points (see domain/sims/es2plus.types.ts).
+const POINT_DOWNLOAD = 3;
+const POINT_INSTALL = 4;
+const POINT_ENABLED = 6;
+
+/**
+ * eSIM provisioning with the SM-DP+ (GSMA SGP.22 ES2+), one workflow per order, id
+ * `esim-order:<order id>`: downloadOrder → confirmOrder (with the EID when known, released at once)
+ * → the activation code for the storefront → HandleDownloadProgressInfo notifications (signals from
+ * the API) until the profile is enabled → the line is told (signal). A failure or timeout at any step
+ * runs the compensations pushed so far in reverse (cancelOrder at the SM-DP+) and tells the line,
+ * which gives its inventory back. Every ES2+ call reuses `<order id>:<function>` as its
+ * functionCallIdentifier, so a retried call never places a second order.
+ */
+export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrderSnapshot> {
+  const opts = input.options ?? {};
+  const es2 = proxyActivities<EsimActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: {
+      initialInterval: opts.es2InitialIntervalMs ?? 1000,
+      backoffCoefficient: 2,
+      maximumInterval: '30 seconds',
+      maximumAttempts: opts.es2MaxAttempts ?? 8,
+      nonRetryableErrorTypes: ['ES2PLUS_REFUSED', 'ES2PLUS_NOT_CONFIGURED'],
+    },
+  });
+  const record = proxyActivities<EsimActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '1 minute' } });
+
+  const snapshot: EsimOrderSnapshot = {
+    orderId: input.orderId,
+    subscriberId: input.subscriberId,
+    purpose: input.purpose,
+    iccid: input.iccid,
+    eid: input.eid,
+    status: 'ordering',
+    compensations: [],
+    notifications: [],
+  };
+  let outcome: { ok: true } | { ok: false; code: string; message: string } | undefined;
+  let downloaded = false;
+  let installed = false;
+  const seen = new Set<string>();
+
+  setHandler(esimOrderSnapshotQuery, () => snapshot);
+  setHandler(esimOrderActivationCodeUpdate, async () => {
+    await condition(() => snapshot.activationCode !== undefined || snapshot.status === 'failed');
+    return snapshot;
+  });
+  setHandler(downloadProgressSignal, (n) => {
+    // The SM-DP+ retries a notification with the same functionCallIdentifier: apply it once.
+    if (seen.has(n.functionCallIdentifier)) return;
+    seen.add(n.functionCallIdentifier);
+    snapshot.notifications.push({ id: n.functionCallIdentifier, point: n.notificationPointId, status: n.status, at: n.timestamp });
+    if (n.eid) snapshot.eid = n.eid;
+    if (outcome || snapshot.status === 'failed' || snapshot.status === 'completed') return;
+    if (n.status === 'Failed' || n.status === 'Expired') {
+      const code = n.subjectCode && n.reasonCode ? `${n.subjectCode}/${n.reasonCode}` : n.status;
+      outcome = { ok: false, code: `DOWNLOAD_FAILED:${code}`, message: `the device reported a failure at notification point ${n.notificationPointId}: ${n.message ?? code}` };
+      return;
+    }
+    if (n.notificationPointId === POINT_DOWNLOAD) {
+      downloaded = true;
+      snapshot.status = 'downloaded';
+    } else if (n.notificationPointId === POINT_INSTALL) {
+      downloaded = installed = true;
+      snapshot.status = 'installed';
+    } else if (n.notificationPointId === POINT_ENABLED) {
+      downloaded = installed = true;
+      outcome = { ok: true };
+    }
+  });
+
+  upsertSearchAttributes([
+    { key: SubscriberIdKey, value: input.subscriberId },
+    { key: IccidKey, value: input.iccid },
+  ]);
+  upsertMemo({ purpose: input.purpose, iccid: input.iccid });
+
+  const compensations: { name: string; run: () => Promise<void> }[] = [];
+  let step = 'record';
+  try {
+    await record.recordEsimOrder({ orderId: input.orderId, subscriberId: input.subscriberId, simId: input.simId, iccid: input.iccid, purpose: input.purpose, eid: input.eid });
+    step = 'downloadOrder';
+    await es2.es2DownloadOrder({ orderId: input.orderId, iccid: input.iccid, eid: input.eid });
+    compensations.push({
+      name: 'cancelOrder',
+      run: async () => {
+        const r = await es2.es2CancelOrder({ orderId: input.orderId, iccid: input.iccid, eid: snapshot.eid });
+        if (!r.cancelled) throw ApplicationFailure.nonRetryable(`cancelOrder refused: ${r.code ?? ''}`, 'ES2PLUS_REFUSED');
+      },
+    });
+    step = 'confirmOrder';
+    snapshot.status = 'confirming';
+    const c = await es2.es2ConfirmOrder({ orderId: input.orderId, iccid: input.iccid, eid: input.eid });
+    snapshot.matchingId = c.matchingId;
+    snapshot.smdpAddress = c.smdpAddress;
+    snapshot.activationCode = c.activationCode;
+    if (c.eid) snapshot.eid = c.eid;
+    if (snapshot.status === 'confirming') snapshot.status = 'awaiting_download';
+    step = 'download';
+    const arrived = await condition(() => outcome !== undefined, opts.downloadTimeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS);
+    if (!arrived) {
+      // Installed but the enable notification never came: the profile is on the device; take it.
+      if (installed) outcome = { ok: true };
+      else outcome = { ok: false, code: 'DOWNLOAD_TIMEOUT', message: downloaded ? 'the profile was downloaded but not installed in time' : 'the device did not download the profile in time' };
+    }
+    if (!outcome!.ok) throw ApplicationFailure.nonRetryable(outcome!.message, outcome!.code);
+    step = 'complete';
+    await record.completeEsimOrder({ orderId: input.orderId, eid: snapshot.eid });
+    snapshot.status = 'completed';
+    await tell(() => getExternalWorkflowHandle(subscriberWorkflowId(input.subscriberId)).signal(esimOrderCompletedSignal, {
+      orderId: input.orderId, purpose: input.purpose, iccid: input.iccid, eid: snapshot.eid,
+    }));
+  } catch (err) {
+    const failure = describe(err);
+    snapshot.failure = { step, code: failure.code, message: failure.message };
+    log.warn('eSIM order failed; compensating', { step, code: failure.code });
+    // Compensate in reverse. A profile the SM-DP+ will not take back may be on a device: its SIM is
+    // retired rather than sold again.
+    let simDisposition: 'available' | 'retired' = 'available';
+    for (const c of compensations.reverse()) {
+      try {
+        await c.run();
+        snapshot.compensations.push(c.name);
+      } catch (cErr) {
+        simDisposition = 'retired';
+        snapshot.compensations.push(`${c.name}:failed`);
+        log.error('compensation failed', { name: c.name, err: describe(cErr).message });
+      }
+    }
+    await record.failEsimOrder({ orderId: input.orderId, code: failure.code, message: failure.message });
+    snapshot.status = 'failed';
+    await tell(() => getExternalWorkflowHandle(subscriberWorkflowId(input.subscriberId)).signal(esimOrderFailedSignal, {
+      orderId: input.orderId, purpose: input.purpose, code: failure.code, message: failure.message, simDisposition,
+    }));
+  }
+  await condition(allHandlersFinished);
+  return snapshot;
+}
+
+async function tell(send: () => Promise<void>): Promise<void> {
+  try {
+    await send();
+  } catch (err) {
+    // The line's workflow may have ended (terminated meanwhile); the billing record is already right.
+    log.warn('could not signal the line', { err: String(err) });
+  }
+}
+
+function describe(err: unknown): { code: string; message: string } {
+  let e: unknown = err;
+  while (e && typeof e === 'object' && 'cause' in e && (e as { cause?: unknown }).cause && !(e instanceof ApplicationFailure && e.type)) e = (e as { cause?: unknown }).cause;
+  if (e instanceof ApplicationFailure) return { code: e.type ?? 'FAILED', message: e.message };
+  return { code: 'FAILED', message: err instanceof Error ? err.message : String(err) };
+}
