@@ -3,8 +3,8 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Knex } from 'knex';
-import { Pool } from 'pg';
-import { createChargingEngine, type ChargingEngine } from '../domain/charging/charging-engine';
+import type { ChargingEngine } from '../domain/charging/charging-engine';
+import { sharedEngineFor } from '../domain/payments/shared-engine';
 import {
   finishBillingRunRecord,
   grantAllowances,
@@ -61,14 +61,7 @@ export interface BillingActivityDeps {
 /** The engine the billing activities debit wallets through: the one injected, or one of their own on
  * a small pool of the same database (large batches: the billing run submits thousands at once). */
 export function engineFor(deps: BillingActivityDeps): () => ChargingEngine {
-  let engine = deps.chargingEngine;
-  return () => {
-    if (engine) return engine;
-    const connection = (deps.db.client.config as { connection: { connectionString: string } }).connection;
-    const pool = new Pool({ connectionString: connection.connectionString, max: 3, application_name: 'mvno-bss-billing' });
-    engine = createChargingEngine({ pool, maxBatch: 2000, concurrency: 2 });
-    return engine;
-  };
+  return () => deps.chargingEngine ?? sharedEngineFor(deps.db);
 }
 
 export function createBillingActivities(deps: BillingActivityDeps) {

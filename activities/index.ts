@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../platform/logger';
 import { createSubscriberActivities } from './subscriber.activities';
+import { createPaymentActivities } from './payment.activities';
+import type { PaymentGateway } from '../domain/payments/payment-gateway';
 import { createEsimActivities } from './esim.activities';
 import type { Es2PlusOperatorPort } from '../domain/sims/es2plus.client';
 import type { ChargingEngine } from '../domain/charging/charging-engine';
@@ -16,6 +18,8 @@ export interface ActivityDependencies {
   chargingEngine?: ChargingEngine;
   /** Billing's way to suspend and resume lines (default: updates to `subscriber:<id>` through the worker's client). */
   lifecycle?: LifecyclePort;
+  /** The payment gateway (default: built from the environment, see domain/payments/create-payment-gateway.ts). */
+  paymentGateway?: PaymentGateway;
 }
 
 export function createActivities(deps: ActivityDependencies) {
@@ -23,6 +27,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createSubscriberActivities(deps),
     ...createEsimActivities(deps),
     ...createBillingActivities(deps),
+    ...createPaymentActivities(deps),
   };
 }
 

@@ -2,3 +2,4 @@
 export { subscriberWorkflow } from './subscriber.workflow';
 export { esimOrderWorkflow } from './esim-order.workflow';
 export { billingRunWorkflow, billingRunScheduledWorkflow } from './billing-run.workflow';
+export { topUpWorkflow } from './top-up.workflow';

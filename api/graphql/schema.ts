@@ -3,6 +3,7 @@ import { builder } from './builder';
 import './catalog.schema';
 import './customers.schema';
 import './subscribers.schema';
+import './payments.schema';
 import './sims.schema';
 
 /** Code-first: types are declared once (Pothos) and the SDL is derived from them. */

@@ -1,0 +1,27 @@
+/** A charging engine per database for the money movements billing and payments make outside the
+ * network hot path (top-ups, vouchers, recurring fees): its own small pool on the same database, so
+ * its large batches never queue behind the charging API's, with the same locks and lock order. */
+import type { Knex } from 'knex';
+import { Pool } from 'pg';
+import { createChargingEngine, type ChargingEngine } from '../charging/charging-engine';
+
+const engines = new WeakMap<Knex, { engine: ChargingEngine; pool: Pool }>();
+
+export function sharedEngineFor(db: Knex): ChargingEngine {
+  let e = engines.get(db);
+  if (!e) {
+    const connection = (db.client.config as { connection: { connectionString: string } }).connection;
+    const pool = new Pool({ connectionString: connection.connectionString, max: 3, application_name: 'mvno-bss-billing' });
+    e = { engine: createChargingEngine({ pool, maxBatch: 2000, concurrency: 2 }), pool };
+    engines.set(db, e);
+  }
+  return e.engine;
+}
+
+export async function closeSharedEngine(db: Knex): Promise<void> {
+  const e = engines.get(db);
+  if (!e) return;
+  engines.delete(db);
+  await e.engine.close();
+  await e.pool.end();
+}
