@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../platform/logger';
 import { createSubscriberActivities } from './subscriber.activities';
+import { createReconciliationActivities } from './reconciliation.activities';
 import { createPaymentActivities } from './payment.activities';
 import type { PaymentGateway } from '../domain/payments/payment-gateway';
 import { createEsimActivities } from './esim.activities';
@@ -25,6 +26,7 @@ export interface ActivityDependencies {
 export function createActivities(deps: ActivityDependencies) {
   return {
     ...createSubscriberActivities(deps),
+    ...createReconciliationActivities(deps),
     ...createEsimActivities(deps),
     ...createBillingActivities(deps),
     ...createPaymentActivities(deps),

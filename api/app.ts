@@ -11,6 +11,7 @@ import { databaseReachable } from '../platform/database';
 import type { Logger } from '../platform/logger';
 import type { Metrics } from '../platform/metrics';
 import { buildSchema } from './graphql/schema';
+import { createReconciliationRouter } from './graphql/reconciliation.schema';
 import type { GraphQLContext } from './graphql/builder';
 import { createEs2PlusNotificationRouter } from './es2plus/notifications.router';
 
@@ -142,6 +143,7 @@ export function createApp(deps: AppDependencies) {
     if (length > bodyLimitBytes) return graphqlError(res, 413, 'PAYLOAD_TOO_LARGE', `request body is over ${config.api.bodyLimit}`);
     next();
   };
+  app.use('/reconciliation', createReconciliationRouter({ db: deps.db, resolveApiKey: deps.resolveApiKey }));
   app.use('/graphql', limitBody, authenticate, yoga as unknown as express.RequestHandler);
   // SM-DP+ → Operator (ES2+ HandleDownloadProgressInfo): signals the eSIM order workflows.
   app.use(createEs2PlusNotificationRouter({ db, temporal, logger, allowedRequesters: config.smdp.allowedRequesters }));

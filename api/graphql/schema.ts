@@ -3,6 +3,7 @@ import { builder } from './builder';
 import './catalog.schema';
 import './customers.schema';
 import './subscribers.schema';
+import './reconciliation.schema';
 import './payments.schema';
 import './sims.schema';
 

@@ -34,6 +34,7 @@
  */
 import type { Knex } from 'knex';
 import { DomainError } from '../shared/domain-error';
+import { InvalidCursorError, type Page } from '../../platform/pagination';
 import { getPartner, termsById, termsFor, type PartnerTerms } from './partners';
 import { chunkSql, DEFAULT_CHUNK_COUNT } from './wholesale-import';
 import { buildReports, type SettlementSummary } from './settlement-report';
@@ -217,13 +218,12 @@ export async function stageRun(db: Knex, runId: string, options: { force?: boole
     for (let c = 0; c < n; c++) await trx.raw(`CREATE UNLOGGED TABLE ${parent}_${c} PARTITION OF ${parent} FOR VALUES IN (${c})`);
     const key = keyExpr(partner.identityKey, 'u');
     await trx.raw(
-      `INSERT INTO ${parent} (run_id, chunk, id, key, imsi, msisdn, service, zone, started_at, volume, amount_micros)
-       SELECT ?, ${chunkSql(key, n)}, u.id, ${key}, u.imsi, u.msisdn, u.service, u.zone, u.started_at, u.used_units, u.amount_micros
+      `INSERT INTO ${parent} (run_id, chunk, id, key, service, zone, started_at, volume, amount_micros)
+       SELECT ?, ${chunkSql(key, n)}, u.id, ${key}, u.service, u.zone, u.started_at, u.used_units, u.amount_micros
          FROM rated_usage u WHERE u.started_at >= ? AND u.started_at < ?`,
       [run.id, run.periodStart, run.periodEnd],
     );
   });
-  await db.raw(`ANALYZE ${parent}`);
   const counts: StagedCounts = { ours: new Array(n).fill(0), mno: new Array(n).fill(0) };
   const { rows: ours } = await db.raw(`SELECT chunk, count(*)::int AS n FROM ${parent} GROUP BY chunk`);
   for (const r of ours) counts.ours[r.chunk] = r.n;
@@ -548,16 +548,24 @@ export const toDiscrepancy = (r: Record<string, unknown>): Discrepancy => ({
   amountAtStakeMicros: BigInt(r.amount_at_stake_micros as string),
 });
 
-/** Keyset page of a run's discrepancies (by id), optionally of one category. */
+/** Keyset page of a run's discrepancies (by id), optionally of one category. Cursors are opaque. */
 export async function listDiscrepancies(
   db: Knex,
   runId: string,
-  opts: { category?: ReconciliationCategory; after?: string; first?: number } = {},
-): Promise<{ items: Discrepancy[]; hasNextPage: boolean }> {
+  opts: { category?: ReconciliationCategory | null; after?: string | null; first?: number | null } = {},
+): Promise<Page<Discrepancy>> {
   const first = Math.min(Math.max(opts.first ?? 50, 1), 500);
+  if (!/^\d{1,18}$/.test(runId)) return { items: [], cursors: [], hasNextPage: false, hasPreviousPage: false };
   const q = db('reconciliation_discrepancies').where({ run_id: runId }).orderBy('id').limit(first + 1);
   if (opts.category) q.where({ category: opts.category });
-  if (opts.after) q.where('id', '>', opts.after);
+  if (opts.after) q.where('id', '>', decodeDiscrepancyCursor(opts.after));
   const rows = await q;
-  return { items: rows.slice(0, first).map(toDiscrepancy), hasNextPage: rows.length > first };
+  const items = rows.slice(0, first).map(toDiscrepancy);
+  return { items, cursors: items.map((d: Discrepancy) => Buffer.from(`d:${d.id}`).toString('base64url')), hasNextPage: rows.length > first, hasPreviousPage: !!opts.after };
+}
+
+function decodeDiscrepancyCursor(cursor: string): string {
+  const s = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^d:\d{1,18}$/.test(s)) throw new InvalidCursorError('invalid cursor');
+  return s.slice(2);
 }

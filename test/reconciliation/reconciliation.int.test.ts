@@ -93,7 +93,7 @@ describe('wholesale reconciliation', () => {
       expect(d.ours).not.toBeNull();
       expect(d.mno!.volume).not.toBe(d.ours!.volume);
     }
-    const next = await listDiscrepancies(db, run.id, { category: 'volume_mismatch', first: 5, after: page.items[4].id });
+    const next = await listDiscrepancies(db, run.id, { category: 'volume_mismatch', first: 5, after: page.cursors[4] });
     expect(Number(next.items[0].id)).toBeGreaterThan(Number(page.items[4].id));
     // reports
     const csv = await getReport(db, run.id, 'csv');
