@@ -14,6 +14,8 @@ import { buildSchema } from './graphql/schema';
 import { createReconciliationRouter } from './graphql/reconciliation.schema';
 import type { GraphQLContext } from './graphql/builder';
 import { createEs2PlusNotificationRouter } from './es2plus/notifications.router';
+import { createPaymentWebhookRouter } from './webhooks/payments.router';
+import { createPaymentGateway, type PaymentGateway } from '../domain/payments';
 
 export interface AppDependencies {
   config: Config;
@@ -23,6 +25,8 @@ export interface AppDependencies {
   metrics: Metrics;
   /** Resolves an API key to its role (cached lookup of the key's hash). */
   resolveApiKey: (key: string) => Promise<{ role: Role; actor: string } | undefined>;
+  /** Gateways whose webhooks `POST /webhooks/payments/<name>` accepts (default: the one the environment configures). */
+  paymentGateways?: Record<string, PaymentGateway>;
 }
 
 interface AuthenticatedRequest extends Request {
@@ -144,6 +148,11 @@ export function createApp(deps: AppDependencies) {
     next();
   };
   app.use('/reconciliation', createReconciliationRouter({ db: deps.db, resolveApiKey: deps.resolveApiKey }));
+  // Payment gateway → us: signed events on the raw body, applied once per event id
+  // (mounted before any router that parses bodies).
+  const gateways = deps.paymentGateways ?? (() => { const g = createPaymentGateway(); return { [g.name]: g }; })();
+  app.use(createPaymentWebhookRouter({ db, logger, gateways }));
+
   app.use('/graphql', limitBody, authenticate, yoga as unknown as express.RequestHandler);
   // SM-DP+ → Operator (ES2+ HandleDownloadProgressInfo): signals the eSIM order workflows.
   app.use(createEs2PlusNotificationRouter({ db, temporal, logger, allowedRequesters: config.smdp.allowedRequesters }));
