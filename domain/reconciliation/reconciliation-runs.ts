@@ -203,7 +203,7 @@ interface StagedCounts {
 }
 
 /** Copy our rated usage of the period into the run's staging partition; record per-chunk counts. */
-export async function stageRun(db: Knex, runId: string, options: { force?: boolean } = {}): Promise<StagedCounts> {
+export async function stageRun(db: Knex, runId: string, options: { force?: boolean; parallel?: number } = {}): Promise<StagedCounts> {
   const run = await getRun(db, runId);
   assertOpen(run);
   const partner = await getPartner(db, run.partnerCode);
@@ -216,23 +216,43 @@ export async function stageRun(db: Knex, runId: string, options: { force?: boole
     await trx.raw(`DROP TABLE IF EXISTS ${parent}`);
     await trx.raw(`CREATE TABLE ${parent} PARTITION OF reconciliation_our_usage FOR VALUES IN (${run.id}) PARTITION BY LIST (chunk)`);
     for (let c = 0; c < n; c++) await trx.raw(`CREATE UNLOGGED TABLE ${parent}_${c} PARTITION OF ${parent} FOR VALUES IN (${c})`);
-    const key = keyExpr(partner.identityKey, 'u');
-    await trx.raw(
-      `INSERT INTO ${parent} (run_id, chunk, id, key, service, zone, started_at, volume, amount_micros)
-       SELECT ?, ${chunkSql(key, n)}, u.id, ${key}, u.service, u.zone, u.started_at, u.used_units, u.amount_micros
-         FROM rated_usage u WHERE u.started_at >= ? AND u.started_at < ?`,
-      [run.id, run.periodStart, run.periodEnd],
-    );
   });
+  // The period in time slices, copied on parallel connections (the rated_usage BRIN index finds each slice).
+  const key = keyExpr(partner.identityKey, 'u');
+  const slices = Math.max(1, options.parallel ?? 2);
+  const span = run.periodEnd.getTime() - run.periodStart.getTime();
+  const bounds = Array.from({ length: slices + 1 }, (_, i) => new Date(run.periodStart.getTime() + Math.round((span * i) / slices)));
   const counts: StagedCounts = { ours: new Array(n).fill(0), mno: new Array(n).fill(0) };
-  const { rows: ours } = await db.raw(`SELECT chunk, count(*)::int AS n FROM ${parent} GROUP BY chunk`);
-  for (const r of ours) counts.ours[r.chunk] = r.n;
+  await Promise.all(
+    Array.from({ length: slices }, async (_, i) => {
+      const { rows } = await db.raw(
+        `WITH ins AS (
+           INSERT INTO ${parent} (run_id, chunk, id, key, service, zone, started_at, volume, amount_micros)
+           SELECT ?, ${chunkSql(key, n)}, u.id, ${key}, u.service, u.zone, u.started_at, u.used_units, u.amount_micros
+             FROM rated_usage u WHERE u.started_at >= ? AND u.started_at < ?
+           RETURNING chunk)
+         SELECT chunk, count(*)::int AS n FROM ins GROUP BY chunk`,
+        [run.id, bounds[i], bounds[i + 1]],
+      );
+      for (const r of rows) counts.ours[r.chunk] += r.n;
+    }),
+  );
   if (run.importIds.length > 0) {
-    const { rows: mno } = await db.raw(
-      `SELECT chunk, count(*)::int AS n FROM wholesale_records WHERE import_id = ANY(?::bigint[]) AND started_at >= ? AND started_at < ? GROUP BY chunk`,
-      [run.importIds, run.periodStart, run.periodEnd],
+    const { rows: imports } = await db.raw(
+      `SELECT id, chunk_counts, (first_started_at >= ? AND last_started_at < ?) AS inside FROM wholesale_imports WHERE id = ANY(?::bigint[])`,
+      [run.periodStart, run.periodEnd, run.importIds],
     );
-    for (const r of mno) counts.mno[r.chunk] = r.n;
+    const scan = imports.filter((i: { inside: boolean; chunk_counts: number[] | null }) => !i.inside || !i.chunk_counts).map((i: { id: string }) => i.id);
+    for (const i of imports as { id: string; inside: boolean; chunk_counts: number[] | null }[]) {
+      if (i.inside && i.chunk_counts) i.chunk_counts.forEach((v, c) => (counts.mno[c] += v));
+    }
+    if (scan.length > 0) {
+      const { rows: mno } = await db.raw(
+        `SELECT chunk, count(*)::int AS n FROM wholesale_records WHERE import_id = ANY(?::bigint[]) AND started_at >= ? AND started_at < ? GROUP BY chunk`,
+        [scan, run.periodStart, run.periodEnd],
+      );
+      for (const r of mno) counts.mno[r.chunk] += r.n;
+    }
   }
   await db('reconciliation_runs').where({ id: runId }).update({ staged_counts: JSON.stringify(counts), status: 'matching', updated_at: db.fn.now() });
   return counts;
@@ -243,17 +263,21 @@ function assertOpen(run: ReconciliationRun): void {
   if (run.status === 'superseded') throw new DomainError('RUN_SUPERSEDED', `run ${run.id} was superseded`);
 }
 
+/** An UNLOGGED table comes back empty after a database crash: a chunk that had rows must still have some. */
 async function chunkCountsFine(db: Knex, run: ReconciliationRun, chunk: number, staged: StagedCounts): Promise<{ ours: boolean; mno: boolean }> {
-  const { rows: o } = await db.raw(`SELECT count(*)::int AS n FROM reconciliation_our_usage_${run.id}_${chunk}`).catch(() => ({ rows: [{ n: -1 }] }));
-  let mnoN = 0;
-  if (run.importIds.length > 0) {
-    const { rows } = await db.raw(
-      `SELECT count(*)::int AS n FROM wholesale_records WHERE import_id = ANY(?::bigint[]) AND chunk = ? AND started_at >= ? AND started_at < ?`,
-      [run.importIds, chunk, run.periodStart, run.periodEnd],
-    );
-    mnoN = rows[0].n;
+  let ours = true;
+  if (staged.ours[chunk] > 0) {
+    const { rows } = await db
+      .raw(`SELECT EXISTS (SELECT 1 FROM reconciliation_our_usage_${run.id}_${chunk}) AS x`)
+      .catch(() => ({ rows: [{ x: false }] }));
+    ours = rows[0].x;
   }
-  return { ours: o[0].n === staged.ours[chunk], mno: mnoN === staged.mno[chunk] };
+  let mno = true;
+  if (staged.mno[chunk] > 0) {
+    const { rows } = await db.raw(`SELECT EXISTS (SELECT 1 FROM wholesale_records WHERE import_id = ANY(?::bigint[]) AND chunk = ?) AS x`, [run.importIds, chunk]);
+    mno = rows[0].x;
+  }
+  return { ours, mno };
 }
 
 /** Match one chunk; idempotent (a chunk already done returns its stored counts). */
@@ -307,57 +331,79 @@ export async function matchChunkSql(
 ): Promise<CategoryCounts> {
   const tol = terms.tolerances;
   const q = (sql: string, params: unknown[] = []) => trx.raw(sql, params as Knex.RawBinding[]);
-  await q(`SET LOCAL work_mem = '256MB'`);
-  const known =
+  const T = terms.id;
+  await q(`SET LOCAL work_mem = '192MB'`);
+  await q(`CREATE TEMP TABLE lm (import_id bigint, line_number bigint, record_id text, key text, service text, zone text, started_at timestamptz,
+             volume bigint, amount bigint, dup boolean, unknown boolean) ON COMMIT DROP`);
+  await q(`CREATE TEMP TABLE lo (id bigint, key text, service text, zone text, started_at timestamptz, volume bigint, amount bigint, dup boolean) ON COMMIT DROP`);
+  await q(`CREATE TEMP TABLE agg (service text, zone text, category text, mno_records bigint, our_records bigint, mno_volume numeric, our_volume numeric,
+             rate_card numeric, claimed numeric, retail numeric) ON COMMIT DROP`);
+  const knownSql =
     identityKey === 'imsi'
-      ? `LEFT JOIN sims s ON s.imsi = w.imsi`
-      : `LEFT JOIN (SELECT DISTINCT msisdn AS imsi FROM subscribers) s ON s.imsi = w.msisdn`;
+      ? `EXISTS (SELECT 1 FROM sims s WHERE s.imsi = j.m_key)`
+      : `EXISTS (SELECT 1 FROM subscribers s WHERE s.msisdn = j.m_key)`;
+  // 1. One pass: both sides numbered within identical (key, service, start, volume) groups, a hash
+  //    FULL JOIN pairs the n-th record with the n-th event; exact pairs are aggregated (and rate
+  //    mismatches among them recorded); unpaired rows of either side go to small temp tables.
   await q(
-    `CREATE TEMP TABLE rm ON COMMIT DROP AS
-     SELECT w.import_id, w.line_number, w.record_id, ${keyExpr(identityKey, 'w')} AS key, w.service, w.zone, w.started_at, w.volume,
-            w.wholesale_amount_micros AS amount, (s.imsi IS NULL) AS unknown,
-            row_number() OVER (PARTITION BY ${keyExpr(identityKey, 'w')}, w.service, w.started_at, w.volume
-                               ORDER BY w.zone, w.wholesale_amount_micros, w.import_id, w.line_number) AS xrn,
-            row_number() OVER (PARTITION BY ${keyExpr(identityKey, 'w')}, w.service, w.started_at, w.volume, w.zone, w.wholesale_amount_micros
-                               ORDER BY w.import_id, w.line_number) AS drn
-       FROM wholesale_records w ${known}
-      WHERE w.import_id = ANY(?::bigint[]) AND w.chunk = ? AND w.started_at >= ? AND w.started_at < ?`,
-    [run.importIds, chunk, run.periodStart, run.periodEnd],
+    `WITH m AS (
+       SELECT w.import_id, w.line_number, w.record_id, ${keyExpr(identityKey, 'w')} AS key, w.service, w.zone, w.started_at, w.volume,
+              w.wholesale_amount_micros AS amount,
+              row_number() OVER win AS xrn,
+              coalesce(lag(w.zone) OVER win = w.zone AND lag(w.wholesale_amount_micros) OVER win = w.wholesale_amount_micros, false) AS dup
+         FROM wholesale_records w
+        WHERE w.import_id = ANY(?::bigint[]) AND w.chunk = ? AND w.started_at >= ? AND w.started_at < ?
+       WINDOW win AS (PARTITION BY ${keyExpr(identityKey, 'w')}, w.service, w.started_at, w.volume
+                      ORDER BY w.zone, w.wholesale_amount_micros, w.import_id, w.line_number)
+     ), o AS (
+       SELECT u.id, u.key, u.service, u.zone, u.started_at, u.volume, u.amount_micros AS amount,
+              row_number() OVER win AS xrn, coalesce(lag(u.zone) OVER win = u.zone, false) AS dup
+         FROM reconciliation_our_usage u WHERE u.run_id = ? AND u.chunk = ?
+       WINDOW win AS (PARTITION BY u.key, u.service, u.started_at, u.volume ORDER BY u.zone, u.id)
+     ), j AS MATERIALIZED (
+       SELECT m.import_id, m.line_number, m.record_id, m.key AS m_key, m.service AS m_service, m.zone AS m_zone, m.started_at AS m_started_at,
+              m.volume AS m_volume, m.amount AS m_amount, m.dup AS m_dup,
+              o.id AS o_id, o.key AS o_key, o.service AS o_service, o.zone AS o_zone, o.started_at AS o_started_at, o.volume AS o_volume,
+              o.amount AS o_amount, o.dup AS o_dup
+         FROM m FULL JOIN o ON o.key = m.key AND o.service = m.service AND o.started_at = m.started_at AND o.volume = m.volume AND o.xrn = m.xrn
+     ), p AS MATERIALIZED (
+       SELECT j.*, ${price('j.m_volume', 'rm_')} AS m_price, ${price('j.o_volume', 'ro_')} AS o_price,
+              (rm_.micros_per_unit IS NULL OR abs(j.m_amount - ${price('j.m_volume', 'rm_')}) > ${tol.amountMicros}) AS bad_rate
+         FROM j LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${T} AND rm_.service = j.m_service AND rm_.zone = j.m_zone
+                LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${T} AND ro_.service = j.o_service AND ro_.zone = j.o_zone
+        WHERE j.import_id IS NOT NULL AND j.o_id IS NOT NULL
+     ), a AS (
+       INSERT INTO lm SELECT import_id, line_number, record_id, m_key, m_service, m_zone, m_started_at, m_volume, m_amount, m_dup, NOT ${knownSql}
+         FROM j WHERE o_id IS NULL
+     ), b AS (
+       INSERT INTO lo SELECT o_id, o_key, o_service, o_zone, o_started_at, o_volume, o_amount, o_dup FROM j WHERE import_id IS NULL
+     ), c AS (
+       INSERT INTO reconciliation_discrepancies (run_id, chunk, category, side, import_id, line_number, record_id, mno_key, mno_service, mno_zone,
+         mno_started_at, mno_volume, mno_amount_micros, rate_card_micros, rated_usage_id, our_key, our_service, our_zone, our_started_at,
+         our_volume, our_amount_micros, amount_at_stake_micros)
+       SELECT ?, ?, 'rate_mismatch', 'both', import_id, line_number, record_id, m_key, m_service, m_zone, m_started_at, m_volume, m_amount,
+              o_price, o_id, o_key, o_service, o_zone, o_started_at, o_volume, o_amount, m_amount - coalesce(m_price, 0)
+         FROM p WHERE bad_rate
+     )
+     INSERT INTO agg
+     SELECT m_service, m_zone, CASE WHEN bad_rate THEN 'rate_mismatch' ELSE 'matched' END, count(*), count(*), sum(m_volume), sum(o_volume),
+            coalesce(sum(o_price), 0), sum(m_amount), sum(o_amount)
+       FROM p GROUP BY 1, 2, 3`,
+    [run.importIds, chunk, run.periodStart, run.periodEnd, run.id, chunk, run.id, chunk],
   );
-  await q(
-    `CREATE TEMP TABLE ro ON COMMIT DROP AS
-     SELECT o.id, o.key, o.service, o.zone, o.started_at, o.volume, o.amount_micros AS amount,
-            row_number() OVER (PARTITION BY o.key, o.service, o.started_at, o.volume ORDER BY o.zone, o.id) AS xrn,
-            row_number() OVER (PARTITION BY o.key, o.service, o.started_at, o.volume, o.zone ORDER BY o.id) AS drn
-       FROM reconciliation_our_usage o WHERE o.run_id = ? AND o.chunk = ?`,
-    [run.id, chunk],
-  );
-  await q(`ANALYZE rm`);
-  await q(`ANALYZE ro`);
-  await q(`CREATE TEMP TABLE pr (import_id bigint, line_number bigint, oid bigint) ON COMMIT DROP`);
-  await q(
-    `INSERT INTO pr SELECT m.import_id, m.line_number, o.id FROM rm m JOIN ro o
-       ON o.key = m.key AND o.service = m.service AND o.started_at = m.started_at AND o.volume = m.volume AND o.xrn = m.xrn
-      WHERE NOT m.unknown`,
-  );
-  await q(`ANALYZE pr`);
-  // Leftovers: unpaired, not unknown, not an identical copy of another record of the same side.
-  await q(
-    `CREATE TEMP TABLE lm ON COMMIT DROP AS SELECT m.* FROM rm m
-      WHERE NOT m.unknown AND NOT EXISTS (SELECT 1 FROM pr WHERE pr.import_id = m.import_id AND pr.line_number = m.line_number)`,
-  );
-  await q(`CREATE TEMP TABLE lo ON COMMIT DROP AS SELECT o.* FROM ro o WHERE NOT EXISTS (SELECT 1 FROM pr WHERE pr.oid = o.id)`);
   await q(`ANALYZE lm`);
   await q(`ANALYZE lo`);
+  // 2. Fuzzy pairs among the leftovers (few): same key and service, |Δt| ≤ window; rounds of mutual best.
   const volTol = `greatest(CASE o.service WHEN 'data' THEN ${tol.volumeAbsolute.data ?? 0n} WHEN 'voice' THEN ${tol.volumeAbsolute.voice ?? 0n} ELSE ${tol.volumeAbsolute.sms ?? 0n} END,
                   div(o.volume::numeric * ${tol.volumeRelativePpm}, 1000000))`;
+  await q(`CREATE TEMP TABLE pr (import_id bigint, line_number bigint, oid bigint) ON COMMIT DROP`);
   await q(
     `CREATE TEMP TABLE cand ON COMMIT DROP AS
      SELECT m.import_id, m.line_number, o.id AS oid, (abs(m.volume - o.volume) <= ${volTol}) AS vol_ok,
             abs(extract(epoch FROM (m.started_at - o.started_at))) AS dt, abs(m.volume - o.volume) AS dv
        FROM lm m JOIN lo o ON o.key = m.key AND o.service = m.service
         AND o.started_at BETWEEN m.started_at - make_interval(secs => ?::double precision / 1000) AND m.started_at + make_interval(secs => ?::double precision / 1000)
-      WHERE m.drn = 1 AND o.drn = 1`,
+      WHERE NOT m.dup AND NOT m.unknown AND NOT o.dup`,
     [tol.timeWindowMs, tol.timeWindowMs],
   );
   for (let round = 0; round < 10_000; round++) {
@@ -372,30 +418,30 @@ export async function matchChunkSql(
     );
     if (rows[0].n === 0) break;
   }
-  const amountTol = tol.amountMicros;
+  // 3. Classify the leftovers: fuzzy pairs, then what stayed alone on either side.
   await q(
     `CREATE TEMP TABLE res ON COMMIT DROP AS
      SELECT CASE WHEN abs(m.volume - o.volume) > ${volTol} THEN 'volume_mismatch'
-                 WHEN rm_.micros_per_unit IS NULL OR abs(m.amount - ${price('m.volume', 'rm_')}) > ${amountTol} THEN 'rate_mismatch'
+                 WHEN rm_.micros_per_unit IS NULL OR abs(m.amount - ${price('m.volume', 'rm_')}) > ${tol.amountMicros} THEN 'rate_mismatch'
                  ELSE 'matched' END AS category,
             'both' AS side, m.import_id, m.line_number, m.record_id, m.key AS mno_key, m.service AS mno_service, m.zone AS mno_zone,
             m.started_at AS mno_started_at, m.volume AS mno_volume, m.amount AS mno_amount, ${price('m.volume', 'rm_')} AS mno_rate_card,
             o.id AS oid, o.key AS our_key, o.service AS our_service, o.zone AS our_zone, o.started_at AS our_started_at,
             o.volume AS our_volume, o.amount AS our_amount, ${price('o.volume', 'ro_')} AS our_rate_card
-       FROM pr JOIN rm m ON m.import_id = pr.import_id AND m.line_number = pr.line_number JOIN ro o ON o.id = pr.oid
-       LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${terms.id} AND rm_.service = m.service AND rm_.zone = m.zone
-       LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${terms.id} AND ro_.service = o.service AND ro_.zone = o.zone
+       FROM pr JOIN lm m ON m.import_id = pr.import_id AND m.line_number = pr.line_number JOIN lo o ON o.id = pr.oid
+       LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${T} AND rm_.service = m.service AND rm_.zone = m.zone
+       LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${T} AND ro_.service = o.service AND ro_.zone = o.zone
      UNION ALL
-     SELECT CASE WHEN m.unknown THEN 'unknown_subscriber' WHEN m.drn > 1 THEN 'duplicate' ELSE 'missing_ours' END,
+     SELECT CASE WHEN m.unknown THEN 'unknown_subscriber' WHEN m.dup THEN 'duplicate' ELSE 'missing_ours' END,
             'mno', m.import_id, m.line_number, m.record_id, m.key, m.service, m.zone, m.started_at, m.volume, m.amount, ${price('m.volume', 'rm_')},
             NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-       FROM rm m LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${terms.id} AND rm_.service = m.service AND rm_.zone = m.zone
+       FROM lm m LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${T} AND rm_.service = m.service AND rm_.zone = m.zone
       WHERE NOT EXISTS (SELECT 1 FROM pr WHERE pr.import_id = m.import_id AND pr.line_number = m.line_number)
      UNION ALL
-     SELECT CASE WHEN o.drn > 1 THEN 'duplicate' ELSE 'missing_mno' END,
+     SELECT CASE WHEN o.dup THEN 'duplicate' ELSE 'missing_mno' END,
             'ours', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
             o.id, o.key, o.service, o.zone, o.started_at, o.volume, o.amount, ${price('o.volume', 'ro_')}
-       FROM lo o LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${terms.id} AND ro_.service = o.service AND ro_.zone = o.zone
+       FROM lo o LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${T} AND ro_.service = o.service AND ro_.zone = o.zone
       WHERE NOT EXISTS (SELECT 1 FROM pr WHERE pr.oid = o.id)`,
   );
   await q(
@@ -414,13 +460,18 @@ export async function matchChunkSql(
       ORDER BY coalesce(mno_started_at, our_started_at), line_number, oid`,
     [run.id, chunk],
   );
+  await q(
+    `INSERT INTO agg
+     SELECT coalesce(mno_service, our_service), coalesce(mno_zone, our_zone), category, count(line_number), count(oid),
+            coalesce(sum(mno_volume), 0), coalesce(sum(our_volume), 0), coalesce(sum(coalesce(our_rate_card, mno_rate_card)), 0),
+            coalesce(sum(mno_amount), 0), coalesce(sum(our_amount), 0)
+       FROM res GROUP BY 1, 2, 3`,
+  );
   const { rows: lines } = await q(
     `INSERT INTO reconciliation_settlement_lines (run_id, chunk, service, zone, category, mno_records, our_records, mno_volume, our_volume,
        rate_card_micros, mno_claimed_micros, retail_revenue_micros)
-     SELECT ?, ?, coalesce(mno_service, our_service), coalesce(mno_zone, our_zone), category, count(line_number), count(oid),
-            coalesce(sum(mno_volume), 0), coalesce(sum(our_volume), 0), coalesce(sum(coalesce(our_rate_card, mno_rate_card)), 0),
-            coalesce(sum(mno_amount), 0), coalesce(sum(our_amount), 0)
-       FROM res GROUP BY 3, 4, 5
+     SELECT ?, ?, service, zone, category, sum(mno_records), sum(our_records), sum(mno_volume), sum(our_volume), sum(rate_card), sum(claimed), sum(retail)
+       FROM agg GROUP BY service, zone, category
      RETURNING category, mno_records, our_records`,
     [run.id, chunk],
   );

@@ -122,6 +122,7 @@ export async function importWholesaleFile(db: Knex, o: WholesaleImportOptions): 
     const rej = createWriteStream(rejPath);
     const prefixes = Array.from({ length: chunkCount }, (_, c) => `${importId}\t${c}\t`);
     const parse = parseWholesaleFile(o.input, partner.columnMapping ? { mapping: partner.columnMapping } : {});
+    const chunkCounts = new Array<number>(chunkCount).fill(0);
     let minMs = Infinity;
     let maxMs = -Infinity;
     let nextProgress = 100_000;
@@ -133,7 +134,9 @@ export async function importWholesaleFile(db: Knex, o: WholesaleImportOptions): 
           if (item.kind === 'record') {
             const r = item as WholesaleRecord;
             const key = byMsisdn ? (r.msisdn ?? '') : r.imsi;
-            out += prefixes[chunkOfKey(key, chunkCount)] + encodeCopyRow(r);
+            const c = chunkOfKey(key, chunkCount);
+            chunkCounts[c]++;
+            out += prefixes[c] + encodeCopyRow(r);
             if (r.startedAtMs < minMs) minMs = r.startedAtMs;
             if (r.startedAtMs > maxMs) maxMs = r.startedAtMs;
           } else {
@@ -177,7 +180,7 @@ export async function importWholesaleFile(db: Knex, o: WholesaleImportOptions): 
     }
     await client.query(
       `UPDATE wholesale_imports SET raw_sha256 = $2, content_sha256 = $3, lines = $4, records = $5, rejected = $6, empty_lines = $7,
-         first_started_at = $8, last_started_at = $9 WHERE id = $1`,
+         first_started_at = $8, last_started_at = $9, chunk_counts = $10 WHERE id = $1`,
       [
         importId,
         summary.rawSha256,
@@ -188,6 +191,7 @@ export async function importWholesaleFile(db: Knex, o: WholesaleImportOptions): 
         summary.emptyLines,
         Number.isFinite(minMs) ? new Date(minMs) : null,
         Number.isFinite(maxMs) ? new Date(maxMs) : null,
+        JSON.stringify(chunkCounts),
       ],
     );
     await client.query('COMMIT');
