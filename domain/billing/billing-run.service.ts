@@ -30,6 +30,17 @@ export interface BillingBatchOutcome extends BillingBatchResult {
 export interface BillingDeps {
   db: Knex;
   engine: ChargingEngine;
+  /** Milliseconds per step of a batch (benchmarks). */
+  onPhase?: (phase: string, ms: number) => void;
+}
+
+function phaseTimer(onPhase: (phase: string, ms: number) => void) {
+  let last = performance.now();
+  return (phase: string) => {
+    const now = performance.now();
+    onPhase(phase, now - last);
+    last = now;
+  };
 }
 
 export const chargeIdempotencyKey = (chargeId: string) => `recurring-charge:${chargeId}`;
@@ -44,17 +55,22 @@ export async function runBillingBatch(
   deps: BillingDeps,
   input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number },
 ): Promise<BillingBatchOutcome> {
+  const timer = deps.onPhase ? phaseTimer(deps.onPhase) : undefined;
   const claim = await claimDueCharges(deps.db, { cycleDate: input.cycleDate, after: input.after, limit: input.limit });
   const toCollect: OpenCharge[] = claim.charges
     .filter((c) => c.status === 'pending')
     .map((c) => ({ id: c.id, subscriberId: c.subscriberId, payerAccountId: c.payerAccountId, currency: c.currency, amountMinor: c.amountMinor, status: 'pending' }));
+  timer?.('claim');
   const outcomes = await collect(deps, toCollect, input.cycleDate, input.graceDays);
+  timer?.('debit');
   const paid = [
     ...claim.charges.filter((c) => c.status === 'waived').map((c) => c.id),
     ...outcomes.filter((o) => o.status === 'charged').map((o) => o.id),
   ];
   await grantAllowances(deps.db, paid);
+  timer?.('allowances');
   await invoiceCharges(deps.db, paid);
+  timer?.('invoice');
   const insufficient = outcomes.filter((o) => o.status === 'insufficient');
   const bySubscriber = new Map(toCollect.map((c) => [c.id, c.subscriberId]));
   return {
