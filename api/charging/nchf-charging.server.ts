@@ -139,6 +139,10 @@ export function createChargingServer(deps: ChargingServerDeps): ChargingServer {
     }
     const raw = await readBody(req, maxBody);
     if (raw === null) return sendProblem(res, { status: 413, title: TITLES[413], detail: `the body is larger than ${maxBody} bytes` });
+    // PostgreSQL's jsonb (the audit trail keeps the raw request) cannot hold NUL characters.
+    if (raw.includes('\\u0000')) {
+      return sendProblem(res, { status: 400, title: TITLES[400], cause: 'INVALID_MSG_FORMAT', detail: 'the body contains a NUL character (\\u0000), which is not accepted' });
+    }
     let body: unknown;
     try {
       body = JSON.parse(raw);

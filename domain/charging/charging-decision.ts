@@ -372,7 +372,7 @@ class BatchDecision {
     const balances = this.balanceSnapshot();
     this.out.entries.push({
       key: op.idempotencyKey, entryType: op.entryType, sourceRef: op.sourceRef, actor: op.actor, reason: op.reason ?? null,
-      details: { kind: 'wallet', amountMicros: op.amountMicros.toString(), currency: w.currency, ...(op.details ?? {}), balances },
+      details: { kind: 'wallet', amountMicros: op.amountMicros.toString(), currency: w.currency, ...jsonSafe(op.details ?? {}), balances },
       occurredAt: this.now, postings: [...this.postings.values()],
     });
     this.thresholdEvents(op.idempotencyKey, null);
@@ -777,6 +777,11 @@ function storedAnswer(a: StoredAnswer): ChargingAnswer {
 
 function cloneSession(s: SessionState): SessionState {
   return { ...s, reservations: s.reservations.map((r) => ({ ...r, holds: r.holds.map((h) => ({ ...h })) })) };
+}
+
+/** Caller-supplied details may hold bigints; the journal stores them as decimal strings. */
+function jsonSafe(value: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
 }
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);

@@ -24,12 +24,14 @@ import type { Pool, PoolClient } from 'pg';
 import { parseTariff, type Tariff } from './tariff.types';
 import { DEFAULT_POLICY, type ChargingPolicy } from './charging-policy';
 import { answerKey, decideBatch } from './charging-decision';
-import { lockBatchState, loadAnswers, writeBatch, type LockKeys } from './charging.store';
+import { lockBatchState, loadAnswers, resolveLines, writeBatch, type LineInfo, type LockKeys, type Resolved } from './charging.store';
+import { LineCache, listenForInvalidations } from './line-cache';
 import type {
   ChargingAnswer,
   ChargingOp,
   ChargingRequestOp,
   OpResult,
+  SubscriberInfo,
   WalletOp,
   WalletOpResult,
 } from './charging.types';
@@ -46,9 +48,14 @@ export interface ChargingEngineOptions {
   /** How long a parsed tariff is trusted before it is read again. */
   tariffTtlMs?: number;
   onBatch?: (info: { size: number; ms: number; failed: boolean }) => void;
+  /** Cache line ids between batches (invalidated through LISTEN/NOTIFY). Default true. */
+  cache?: boolean;
+  onError?: (err: unknown) => void;
 }
 
 export interface ChargingEngineStats {
+  /** Milliseconds spent per phase, summed over batches (wall time, including waits). */
+  phases: { connect: number; resolve: number; lock: number; decide: number; write: number; commit: number };
   batches: number;
   operations: number;
   failedBatches: number;
@@ -66,9 +73,19 @@ export interface ChargingEngine {
   /** Returns the expired holds of these sessions (used by the sweeper). */
   expireSessions(refs: string[]): Promise<number>;
   readonly policy: ChargingPolicy;
+  /** Fills the line cache with up to `maxLines` live lines (warm start); returns how many. */
+  preload(maxLines?: number): Promise<number>;
   stats(): ChargingEngineStats;
   /** Waits for queued work, then stops accepting more. Does not end the pool. */
   close(): Promise<void>;
+}
+
+interface BatchLines {
+  bySubscriber: Map<string, LineInfo>;
+  /** 'imsi:<imsi>' / 'msisdn:<msisdn>' → subscriber id */
+  byIdentity: Map<string, string>;
+  byRef: Map<string, string>;
+  walletByAccount: Map<string, string>;
 }
 
 interface Item {
@@ -101,7 +118,12 @@ class Engine implements ChargingEngine {
   private readonly idle: (() => void)[] = [];
   private readonly tariffs = new Map<string, { tariff: Tariff | null; until: number }>();
   private readonly systemAccounts = new Map<string, string>();
-  private readonly counters: ChargingEngineStats = { batches: 0, operations: 0, failedBatches: 0, retriedOperations: 0, maxBatchSize: 0, queued: 0, running: 0 };
+  private readonly counters: ChargingEngineStats = {
+    phases: { connect: 0, resolve: 0, lock: 0, decide: 0, write: 0, commit: 0 },
+    batches: 0, operations: 0, failedBatches: 0, retriedOperations: 0, maxBatchSize: 0, queued: 0, running: 0,
+  };
+  private readonly cache = new LineCache();
+  private readonly listener: { close(): Promise<void> } | null;
 
   constructor(private readonly options: ChargingEngineOptions) {
     this.pool = options.pool;
@@ -110,6 +132,7 @@ class Engine implements ChargingEngine {
     this.concurrency = options.concurrency ?? 3;
     this.clock = options.clock ?? Date.now;
     this.tariffTtlMs = options.tariffTtlMs ?? 60_000;
+    this.listener = options.cache === false ? null : listenForInvalidations(this.pool, this.cache, options.onError);
   }
 
   charge(op: ChargingRequestOp): Promise<ChargingAnswer> {
@@ -125,14 +148,40 @@ class Engine implements ChargingEngine {
     return results.filter((r) => r.kind === 'expired' && r.released).length;
   }
 
+  async preload(maxLines = 1_000_000): Promise<number> {
+    for (let i = 0; i < 50 && !this.cache.live && this.listener; i++) await new Promise((r) => setTimeout(r, 100));
+    if (!this.cache.live) return 0;
+    const client = await this.pool.connect();
+    let loaded = 0;
+    try {
+      let after = '00000000-0000-0000-0000-000000000000';
+      while (loaded < maxLines) {
+        const res = await client.query({
+          name: 'charging_preload_ids_v1',
+          text: `SELECT id FROM subscribers WHERE state <> 'terminated' AND id > $1 ORDER BY id LIMIT $2`,
+          values: [after, Math.min(5_000, maxLines - loaded)],
+        });
+        const ids = (res.rows as { id: string }[]).map((r) => r.id);
+        if (ids.length === 0) break;
+        const epoch = this.cache.epoch;
+        this.cache.store(await resolveLines(client, { msisdns: [], imsis: [], subscriberIds: ids, refs: [], accountIds: [] }), epoch);
+        loaded += ids.length;
+        after = ids[ids.length - 1];
+      }
+    } finally {
+      client.release();
+    }
+    return loaded;
+  }
+
   stats(): ChargingEngineStats {
-    return { ...this.counters, queued: this.pending.length, running: this.running };
+    return { ...this.counters, phases: { ...this.counters.phases }, queued: this.pending.length, running: this.running };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.pending.length === 0 && this.running === 0) return;
-    await new Promise<void>((resolve) => this.idle.push(resolve));
+    if (this.pending.length > 0 || this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await this.listener?.close();
   }
 
   // ---- batching ------------------------------------------------------------------------------
@@ -225,13 +274,16 @@ class Engine implements ChargingEngine {
   // ---- one batch -----------------------------------------------------------------------------
 
   private async execute(ops: ChargingOp[]): Promise<OpResult[]> {
+    let t = performance.now();
     const client = await this.pool.connect();
+    t = this.phase('connect', t);
     let broken = false;
     try {
-      await client.query('BEGIN');
       try {
         const results = await this.transaction(client, ops);
+        t = performance.now();
         await client.query('COMMIT');
+        this.phase('commit', t);
         return results;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => { broken = true; });
@@ -242,16 +294,33 @@ class Engine implements ChargingEngine {
     }
   }
 
+  private phase(name: keyof ChargingEngineStats['phases'], since: number): number {
+    const now = performance.now();
+    this.counters.phases[name] += now - since;
+    return now;
+  }
+
   private async transaction(client: PoolClient, ops: ChargingOp[]): Promise<OpResult[]> {
     const now = this.clock();
-    const keys = this.lockKeys(ops);
-    const state = await lockBatchState(client, keys, now);
+    let t = performance.now();
+    const lines = await this.linesFor(client, ops);
+    const keys = this.lockKeys(ops, lines, now);
+    // System accounts are created outside the batch transaction (autocommit), so two batches
+    // creating the same one can never wait on each other while holding balance locks.
+    const lineCurrencies = new Set<string>();
+    for (const line of lines.bySubscriber.values()) lineCurrencies.add(line.currency);
+    await this.ensureSystemAccounts(client, lineCurrencies);
+    t = this.phase('resolve', t);
+    await client.query('BEGIN');
+    const state = await lockBatchState(client, keys);
 
-    // Retransmissions answered by a transaction we waited for are visible only to a new statement.
+    // A request whose sequence number the session has already seen is a retransmission (or arrives
+    // out of order): its stored answer is read with a fresh snapshot, which also sees the answer
+    // of a transaction this batch waited for.
     const missRefs: string[] = [];
     const missSeqs: number[] = [];
     for (const op of ops) {
-      if (op.kind !== 'update' && op.kind !== 'release') continue;
+      if (op.kind !== 'update' && op.kind !== 'release' && (op.kind !== 'create' || op.oneTimeEvent)) continue;
       const s = state.sessions.get(op.ref);
       if (s && op.sequenceNumber <= s.lastSequenceNumber && !state.priorAnswers.has(answerKey(op.ref, op.sequenceNumber))) {
         missRefs.push(op.ref);
@@ -262,20 +331,34 @@ class Engine implements ChargingEngine {
       for (const [k, v] of await loadAnswers(client, missRefs, missSeqs)) state.priorAnswers.set(k, v);
     }
 
-    const tariffs = await this.tariffsFor(client, state.subscribers.map((s) => s.planId).filter((id): id is string => id !== null), now);
+    const subscribers: SubscriberInfo[] = [];
+    for (const line of lines.bySubscriber.values()) {
+      const lineState = state.states.get(line.subscriberId) ?? 'terminated';
+      if (lineState === 'terminated') this.cache.dropSubscriber(line.subscriberId);
+      subscribers.push({
+        id: line.subscriberId, msisdn: line.msisdn, imsi: line.imsi, state: lineState, billingAccountId: line.billingAccountId,
+        parentAccountId: line.parentAccountId, paymentType: line.paymentType, currency: line.currency, subscriptionId: line.subscriptionId,
+        planId: line.planId,
+      });
+    }
+    const tariffs = await this.tariffsFor(client, subscribers.map((s) => s.planId).filter((id): id is string => id !== null), now);
     const currencies = new Set<string>();
-    for (const s of state.subscribers) currencies.add(s.currency);
+    for (const s of subscribers) currencies.add(s.currency);
     for (const w of state.wallets) currencies.add(w.currency);
     await this.ensureSystemAccounts(client, currencies);
 
+    t = this.phase('lock', t);
     const out = decideBatch({
-      now, ops, sessions: state.sessions, subscribers: state.subscribers, buckets: state.buckets, wallets: state.wallets, tariffs,
+      now, ops, sessions: state.sessions, subscribers, buckets: state.buckets, wallets: state.wallets, tariffs,
       priorAnswers: state.priorAnswers, priorWalletEntries: state.priorWalletEntries, systemAccounts: this.systemAccounts, policy: this.policy,
     });
     const newSessions = new Set<string>();
     for (const s of out.sessions) if (!state.sessions.has(s.ref)) newSessions.add(s.ref);
     const walletKeys = ops.flatMap((op) => (op.kind === 'wallet' ? [op.idempotencyKey] : []));
+    t = this.phase('decide', t);
     const written = await writeBatch(client, out, now, newSessions, walletKeys);
+    this.phase('write', t);
+    for (const s of out.sessions) if (newSessions.has(s.ref)) this.cache.rememberSession(s.ref, s.subscriberId);
     return out.results.map((r, i) => {
       if (r.kind === 'wallet' && r.status === 'applied') {
         const op = ops[i] as WalletOp;
@@ -285,42 +368,109 @@ class Engine implements ChargingEngine {
     });
   }
 
-  private lockKeys(ops: ChargingOp[]): LockKeys {
+  /** The lines the operations concern: from the cache, the rest resolved in one statement. */
+  private async linesFor(client: PoolClient, ops: ChargingOp[]): Promise<BatchLines> {
+    const bySubscriber = new Map<string, LineInfo>();
+    const byIdentity = new Map<string, string>();
+    const byRef = new Map<string, string>();
+    const walletByAccount = new Map<string, string>();
+    const miss = { msisdns: [] as string[], imsis: [] as string[], subscriberIds: [] as string[], refs: [] as string[], accountIds: [] as string[] };
+    const want = (subscriberId: string) => {
+      if (bySubscriber.has(subscriberId)) return;
+      const line = this.cache.line(subscriberId);
+      if (line) bySubscriber.set(subscriberId, line);
+      else if (!miss.subscriberIds.includes(subscriberId)) miss.subscriberIds.push(subscriberId);
+    };
+    for (const op of ops) {
+      if (op.kind === 'create') {
+        const key = `${op.subscriber.kind}:${op.subscriber.value}`;
+        const sub = this.cache.identity(op.subscriber.kind, op.subscriber.value);
+        if (sub) {
+          byIdentity.set(key, sub);
+          want(sub);
+        } else (op.subscriber.kind === 'imsi' ? miss.imsis : miss.msisdns).push(op.subscriber.value);
+      } else if (op.kind === 'wallet') {
+        const w = this.cache.wallet(op.billingAccountId);
+        if (w) walletByAccount.set(op.billingAccountId, w);
+        else miss.accountIds.push(op.billingAccountId);
+      } else {
+        const sub = this.cache.sessionSubscriber(op.ref);
+        if (sub) {
+          byRef.set(op.ref, sub);
+          want(sub);
+        } else miss.refs.push(op.ref);
+      }
+    }
+    if (miss.msisdns.length + miss.imsis.length + miss.subscriberIds.length + miss.refs.length + miss.accountIds.length > 0) {
+      const epoch = this.cache.epoch;
+      const resolved: Resolved = await resolveLines(client, miss);
+      this.cache.store(resolved, epoch);
+      for (const line of resolved.lines) {
+        bySubscriber.set(line.subscriberId, line);
+        byIdentity.set(`msisdn:${line.msisdn}`, line.subscriberId);
+        if (line.imsi) byIdentity.set(`imsi:${line.imsi}`, line.subscriberId);
+      }
+      for (const [ref, sub] of resolved.sessions) byRef.set(ref, sub);
+      for (const [acct, w] of resolved.wallets) walletByAccount.set(acct, w);
+    }
+    return { bySubscriber, byIdentity, byRef, walletByAccount };
+  }
+
+  private lockKeys(ops: ChargingOp[], lines: BatchLines, now: number): LockKeys {
     const refs = new Set<string>();
-    const msisdns = new Set<string>();
-    const imsis = new Set<string>();
-    const accountIds = new Set<string>();
-    const services = new Set<string>(['money']);
+    const subscriberIds = new Set<string>();
+    const bucketIds = new Set<string>();
+    const walletIds = new Set<string>();
     const answerRefs: string[] = [];
     const answerSeqs: number[] = [];
     const walletKeys: string[] = [];
+    const addLine = (subscriberId: string | undefined, services: Set<string>) => {
+      const line = subscriberId ? lines.bySubscriber.get(subscriberId) : undefined;
+      if (!line) return;
+      subscriberIds.add(line.subscriberId);
+      for (const b of line.buckets) if (b.validUntil > now && services.has(b.service)) bucketIds.add(b.id);
+      if (line.walletId) walletIds.add(line.walletId);
+    };
+    const servicesOf = (op: ChargingRequestOp) => {
+      const set = new Set<string>(['money']);
+      for (const u of op.units) {
+        const s = this.policy.ratingGroups[u.ratingGroup];
+        if (s) set.add(s);
+      }
+      return set;
+    };
     for (const op of ops) {
       switch (op.kind) {
         case 'create':
-          (op.subscriber.kind === 'imsi' ? imsis : msisdns).add(op.subscriber.value);
           refs.add(op.ref);
-          answerRefs.push(op.ref);
-          answerSeqs.push(op.sequenceNumber);
-          for (const u of op.units) { const s = this.policy.ratingGroups[u.ratingGroup]; if (s) services.add(s); }
+          // A one-time event leaves no session: its retransmission is found by its stored answer.
+          // A session's retransmission is recognised by the session row (see `transaction`).
+          if (op.oneTimeEvent) {
+            answerRefs.push(op.ref);
+            answerSeqs.push(op.sequenceNumber);
+          }
+          addLine(lines.byIdentity.get(`${op.subscriber.kind}:${op.subscriber.value}`), servicesOf(op));
           break;
         case 'update':
         case 'release':
           refs.add(op.ref);
-          answerRefs.push(op.ref);
-          answerSeqs.push(op.sequenceNumber);
-          for (const u of op.units) { const s = this.policy.ratingGroups[u.ratingGroup]; if (s) services.add(s); }
+          addLine(lines.byRef.get(op.ref), servicesOf(op));
           break;
         case 'expire':
           refs.add(op.ref);
+          addLine(lines.byRef.get(op.ref), new Set());
           break;
-        case 'wallet':
-          accountIds.add(op.billingAccountId);
+        case 'wallet': {
+          const w = lines.walletByAccount.get(op.billingAccountId);
+          if (w) walletIds.add(w);
           walletKeys.push(op.idempotencyKey);
           break;
+        }
       }
     }
+    const byNumber = (a: string, b: string) => (a.length - b.length) || (a < b ? -1 : a > b ? 1 : 0);
     return {
-      refs: [...refs], msisdns: [...msisdns], imsis: [...imsis], subscriberIds: [], accountIds: [...accountIds], services: [...services],
+      refs: [...refs].sort(), subscriberIds: [...subscriberIds], bucketIds: [...bucketIds].sort(byNumber), walletIds: [...walletIds].sort(byNumber),
       answerRefs, answerSeqs, walletKeys,
     };
   }

@@ -1,8 +1,15 @@
 /**
- * SQL of the charging hot path, on raw `pg` clients (no query builder): per batch one statement
- * that locks and reads everything the batch touches, and one statement that writes everything it
- * decided. Both have a fixed text (arrays as parameters, `unnest` on the server), so they are
- * prepared once per connection.
+ * SQL of the charging hot path, on raw `pg` clients (no query builder). Per batch:
+ *
+ *  - (only for what the engine has not cached) one statement resolving lines: identity → line,
+ *    account, parent account, subscription, plan, bucket ids and wallet id; no locks;
+ *  - one statement that locks and reads what the batch touches, by primary key only;
+ *  - one statement that writes everything the batch decided.
+ *
+ * All statements have a fixed text and are prepared once per connection. Rows travel as one JSON
+ * document per table (`jsonb_to_recordset` on the server): one native JSON.stringify in Node, no
+ * per-element escaping; PostgreSQL validates it as `json` and converts only the columns it stores
+ * as jsonb.
  *
  * Lock order, the same for every batch and every other writer that goes through the engine:
  * charging sessions (by ref) → buckets (by ledger account id) → wallets (by ledger account id).
@@ -19,19 +26,110 @@ import type {
   Reservation,
   SessionState,
   StoredAnswer,
-  SubscriberInfo,
   WalletState,
 } from './charging.types';
 import { answerKey, type BatchOutput } from './charging-decision';
 import type { SubscriberState } from '../subscribers/subscriber-lifecycle';
 
-export interface LockKeys {
-  refs: string[];
+// ---- resolving lines (cacheable, no locks) ---------------------------------------------------
+
+/** What the engine caches per line: everything but balances and the line's state. */
+export interface LineInfo {
+  subscriberId: string;
+  msisdn: string;
+  imsi: string | null;
+  billingAccountId: string;
+  parentAccountId: string | null;
+  paymentType: PaymentType;
+  currency: string;
+  subscriptionId: string | null;
+  planId: string | null;
+  /** Buckets the line may draw from (its subscription's, its account's and its parent's pools). */
+  buckets: { id: string; service: BucketState['service']; validUntil: number }[];
+  walletId: string | null;
+}
+
+export interface ResolveKeys {
   msisdns: string[];
   imsis: string[];
   subscriberIds: string[];
+  refs: string[];
   accountIds: string[];
-  services: string[];
+}
+
+export interface Resolved {
+  lines: LineInfo[];
+  /** ChargingDataRef → subscriber id, for the refs asked. */
+  sessions: Map<string, string>;
+  /** Billing account id → wallet ledger account id, for the accounts asked. */
+  wallets: Map<string, string>;
+}
+
+export const RESOLVE_SQL = `
+WITH
+ss AS (SELECT cs.charging_data_ref, cs.subscriber_id FROM charging_sessions cs WHERE cs.charging_data_ref = ANY($4::text[])),
+ids AS (
+  -- live lines only (the partial unique indexes); a terminated line is an unknown user
+  SELECT s.id FROM subscribers s WHERE s.msisdn = ANY($1::text[]) AND s.state <> 'terminated'
+  UNION SELECT s.id FROM sims i JOIN subscribers s ON s.sim_id = i.id AND s.state <> 'terminated' AND s.sim_id IS NOT NULL
+   WHERE i.imsi = ANY($2::text[])
+  UNION SELECT unnest($3::uuid[])
+  UNION SELECT subscriber_id FROM ss),
+subs AS (
+  SELECT s.id, s.msisdn, s.billing_account_id, i.imsi, a.parent_account_id, a.payment_type, a.currency, sub.id AS subscription_id, sub.plan_id
+    FROM ids
+    JOIN subscribers s ON s.id = ids.id
+    JOIN billing_accounts a ON a.id = s.billing_account_id
+    LEFT JOIN sims i ON i.id = s.sim_id
+    LEFT JOIN LATERAL (SELECT x.id, x.plan_id FROM subscriptions x
+                        WHERE x.subscriber_id = s.id AND x.state = 'active' LIMIT 1) sub ON true)
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(subs.id, subs.msisdn, subs.billing_account_id, subs.imsi, subs.parent_account_id,
+           subs.payment_type, subs.currency, subs.subscription_id, subs.plan_id,
+           (SELECT coalesce(json_agg(json_build_array(b.id::text, b.service, b.until_ms)), '[]') FROM (
+              SELECT x.ledger_account_id AS id, x.service, floor(extract(epoch FROM x.valid_until) * 1000)::bigint AS until_ms
+                FROM buckets x WHERE x.subscription_id = subs.subscription_id AND x.subscription_id IS NOT NULL AND x.valid_until > now()
+              UNION ALL
+              SELECT x.ledger_account_id, x.service, floor(extract(epoch FROM x.valid_until) * 1000)::bigint
+                FROM buckets x WHERE x.subscription_id IS NULL AND x.billing_account_id = subs.billing_account_id AND x.valid_until > now()
+              UNION ALL
+              SELECT x.ledger_account_id, x.service, floor(extract(epoch FROM x.valid_until) * 1000)::bigint
+                FROM buckets x WHERE x.subscription_id IS NULL AND x.billing_account_id = subs.parent_account_id AND x.valid_until > now()) b),
+           (SELECT w.ledger_account_id::text FROM wallets w WHERE w.billing_account_id = subs.billing_account_id))), '[]') FROM subs) AS lines,
+  (SELECT coalesce(json_agg(json_build_array(charging_data_ref, subscriber_id)), '[]') FROM ss) AS sessions,
+  (SELECT coalesce(json_agg(json_build_array(w.billing_account_id, w.ledger_account_id::text)), '[]')
+     FROM wallets w WHERE w.billing_account_id = ANY($5::uuid[])) AS wallets`;
+
+type Row = unknown[];
+
+export async function resolveLines(client: PoolClient, keys: ResolveKeys): Promise<Resolved> {
+  const res = await client.query({
+    name: 'charging_resolve_v2',
+    text: RESOLVE_SQL,
+    values: [pgTextArray(keys.msisdns), pgTextArray(keys.imsis), pgTextArray(keys.subscriberIds), pgTextArray(keys.refs), pgTextArray(keys.accountIds)],
+  });
+  const row = res.rows[0] as Record<string, Row[]>;
+  const lines = row.lines.map((r): LineInfo => ({
+    subscriberId: r[0] as string, msisdn: r[1] as string, billingAccountId: r[2] as string, imsi: (r[3] as string | null) ?? null,
+    parentAccountId: (r[4] as string | null) ?? null, paymentType: r[5] as PaymentType, currency: (r[6] as string).trim(),
+    subscriptionId: (r[7] as string | null) ?? null, planId: (r[8] as string | null) ?? null,
+    buckets: (r[9] as [string, BucketState['service'], number][]).map(([id, service, until]) => ({ id, service, validUntil: Number(until) })),
+    walletId: (r[10] as string | null) ?? null,
+  }));
+  return {
+    lines,
+    sessions: new Map(row.sessions.map((r) => [r[0] as string, r[1] as string])),
+    wallets: new Map(row.wallets.map((r) => [r[0] as string, r[1] as string])),
+  };
+}
+
+// ---- locking and reading ---------------------------------------------------------------------
+
+export interface LockKeys {
+  refs: string[];
+  subscriberIds: string[];
+  bucketIds: string[];
+  walletIds: string[];
   answerRefs: string[];
   answerSeqs: number[];
   walletKeys: string[];
@@ -39,14 +137,15 @@ export interface LockKeys {
 
 export interface LockedState {
   sessions: Map<string, SessionState>;
-  subscribers: SubscriberInfo[];
+  /** Current state of each line asked for (read, not locked). */
+  states: Map<string, SubscriberState>;
   buckets: BucketState[];
   wallets: WalletState[];
   priorAnswers: Map<string, StoredAnswer>;
   priorWalletEntries: Map<string, { journalEntryId: string; balanceMicros: bigint }>;
 }
 
-const LOCK_SQL = `
+export const LOCK_SQL = `
 WITH
 sess AS MATERIALIZED (
   SELECT cs.charging_data_ref, cs.subscriber_id, cs.billing_account_id, cs.subscriber_identifier, cs.msisdn, cs.imsi,
@@ -57,77 +156,42 @@ sess AS MATERIALIZED (
    WHERE cs.charging_data_ref = ANY($1::text[])
    ORDER BY cs.charging_data_ref
      FOR UPDATE),
-ids AS (
-  SELECT s.id FROM subscribers s WHERE s.msisdn = ANY($2::text[])
-  UNION SELECT s.id FROM sims i JOIN subscribers s ON s.sim_id = i.id WHERE i.imsi = ANY($3::text[])
-  UNION SELECT subscriber_id FROM sess
-  UNION SELECT unnest($4::uuid[])),
-subs AS MATERIALIZED (
-  SELECT s.id, s.msisdn, s.state, s.billing_account_id, i.imsi, a.parent_account_id, a.payment_type, a.currency,
-         sub.id AS subscription_id, sub.plan_id
-    FROM ids
-    JOIN subscribers s ON s.id = ids.id
-    JOIN billing_accounts a ON a.id = s.billing_account_id
-    LEFT JOIN sims i ON i.id = s.sim_id
-    LEFT JOIN LATERAL (SELECT x.id, x.plan_id FROM subscriptions x
-                        WHERE x.subscriber_id = s.id AND x.state = 'active' LIMIT 1) sub ON true),
-accts AS (
-  SELECT billing_account_id AS id FROM subs
-  UNION SELECT parent_account_id FROM subs WHERE parent_account_id IS NOT NULL
-  UNION SELECT unnest($5::uuid[])),
-bk_ids AS (
-  SELECT b.ledger_account_id FROM subs
-    JOIN buckets b ON b.subscription_id = subs.subscription_id
-   WHERE b.service = ANY($6::text[]) AND b.valid_until > $7::timestamptz AND b.valid_from <= $7::timestamptz
-  UNION
-  SELECT b.ledger_account_id FROM accts
-    JOIN buckets b ON b.subscription_id IS NULL AND b.billing_account_id = accts.id
-   WHERE b.service = ANY($6::text[]) AND b.valid_until > $7::timestamptz AND b.valid_from <= $7::timestamptz
-  UNION
-  SELECT unnest(held_account_ids) FROM sess),
 bk AS MATERIALIZED (
   SELECT b.ledger_account_id, b.billing_account_id, b.subscription_id, b.service, b.unit, b.initial_units, b.balance_units,
          b.reserved_units, b.priority,
          floor(extract(epoch FROM b.valid_from) * 1000)::bigint AS from_ms,
          floor(extract(epoch FROM b.valid_until) * 1000)::bigint AS until_ms
     FROM buckets b
-   WHERE b.ledger_account_id IN (SELECT ledger_account_id FROM bk_ids)
+   WHERE b.ledger_account_id = ANY($3::bigint[] || ARRAY(SELECT unnest(held_account_ids) FROM sess))
    ORDER BY b.ledger_account_id
      FOR UPDATE),
 wl AS MATERIALIZED (
   SELECT w.ledger_account_id, w.billing_account_id, w.currency, w.balance_micros, w.reserved_micros, w.credit_limit_micros
     FROM wallets w
-   WHERE w.billing_account_id IN (SELECT id FROM accts)
+   WHERE w.ledger_account_id = ANY($4::bigint[])
    ORDER BY w.ledger_account_id
-     FOR UPDATE),
-prev AS (
-  SELECT r.charging_data_ref, r.invocation_sequence_number, r.http_status, r.response
-    FROM charging_requests r
-    JOIN unnest($8::text[], $9::bigint[]) k(ref, seq) ON r.charging_data_ref = k.ref AND r.invocation_sequence_number = k.seq),
-wprev AS (
-  SELECT e.idempotency_key, e.id
-    FROM journal_entries e WHERE e.idempotency_key = ANY($10::text[]))
+     FOR UPDATE)
 SELECT
   (SELECT coalesce(json_agg(json_build_array(charging_data_ref, subscriber_id, billing_account_id, subscriber_identifier, msisdn, imsi,
            nf_consumer, state, last_sequence_number, reservations, created_ms, released_ms)), '[]') FROM sess) AS sessions,
-  (SELECT coalesce(json_agg(json_build_array(id, msisdn, state, billing_account_id, imsi, parent_account_id, payment_type,
-           currency, subscription_id, plan_id)), '[]') FROM subs) AS subscribers,
+  (SELECT coalesce(json_agg(json_build_array(s.id, s.state)), '[]') FROM subscribers s WHERE s.id = ANY($2::uuid[])) AS states,
   (SELECT coalesce(json_agg(json_build_array(ledger_account_id::text, billing_account_id, subscription_id, service, unit,
            initial_units::text, balance_units::text, reserved_units::text, priority, from_ms, until_ms)), '[]') FROM bk) AS buckets,
   (SELECT coalesce(json_agg(json_build_array(ledger_account_id::text, billing_account_id, currency, balance_micros::text,
            reserved_micros::text, credit_limit_micros::text)), '[]') FROM wl) AS wallets,
-  (SELECT coalesce(json_agg(json_build_array(charging_data_ref, invocation_sequence_number, http_status, response)), '[]') FROM prev) AS answers,
-  (SELECT coalesce(json_agg(json_build_array(idempotency_key, id::text)), '[]') FROM wprev) AS wallet_entries`;
+  (SELECT coalesce(json_agg(json_build_array(r.charging_data_ref, r.invocation_sequence_number, r.http_status, r.response)), '[]')
+     FROM unnest($5::text[], $6::bigint[]) k(ref, seq)
+     JOIN charging_requests r ON r.charging_data_ref = k.ref AND r.invocation_sequence_number = k.seq) AS answers,
+  (SELECT coalesce(json_agg(json_build_array(e.idempotency_key, e.id::text)), '[]')
+     FROM journal_entries e WHERE e.idempotency_key = ANY($7::text[])) AS wallet_entries`;
 
-type Row = unknown[];
-
-export async function lockBatchState(client: PoolClient, keys: LockKeys, now: number): Promise<LockedState> {
+export async function lockBatchState(client: PoolClient, keys: LockKeys): Promise<LockedState> {
   const res = await client.query({
-    name: 'charging_lock_v1',
+    name: 'charging_lock_v2',
     text: LOCK_SQL,
     values: [
-      keys.refs, keys.msisdns, keys.imsis, keys.subscriberIds, keys.accountIds, keys.services, new Date(now).toISOString(),
-      keys.answerRefs, keys.answerSeqs, keys.walletKeys,
+      pgTextArray(keys.refs), pgTextArray(keys.subscriberIds), pgNumberArray(keys.bucketIds), pgNumberArray(keys.walletIds),
+      pgTextArray(keys.answerRefs), pgNumberArray(keys.answerSeqs), pgTextArray(keys.walletKeys),
     ],
   });
   const row = res.rows[0] as Record<string, Row[]>;
@@ -136,11 +200,7 @@ export async function lockBatchState(client: PoolClient, keys: LockKeys, now: nu
     const s = sessionFromRow(r);
     sessions.set(s.ref, s);
   }
-  const subscribers = row.subscribers.map((r): SubscriberInfo => ({
-    id: r[0] as string, msisdn: r[1] as string, state: r[2] as SubscriberState, billingAccountId: r[3] as string,
-    imsi: (r[4] as string | null) ?? null, parentAccountId: (r[5] as string | null) ?? null, paymentType: r[6] as PaymentType,
-    currency: (r[7] as string).trim(), subscriptionId: (r[8] as string | null) ?? null, planId: (r[9] as string | null) ?? null,
-  }));
+  const states = new Map<string, SubscriberState>(row.states.map((r) => [r[0] as string, r[1] as SubscriberState]));
   const buckets = row.buckets.map((r): BucketState => ({
     id: r[0] as string, billingAccountId: r[1] as string, subscriptionId: (r[2] as string | null) ?? null,
     service: r[3] as BucketState['service'], unit: r[4] as string, initial: BigInt(r[5] as string), balance: BigInt(r[6] as string),
@@ -156,10 +216,8 @@ export async function lockBatchState(client: PoolClient, keys: LockKeys, now: nu
     priorAnswers.set(answerKey(a.ref, a.sequenceNumber), a);
   }
   const priorWalletEntries = new Map<string, { journalEntryId: string; balanceMicros: bigint }>();
-  for (const r of row.wallet_entries) {
-    priorWalletEntries.set(r[0] as string, { journalEntryId: r[1] as string, balanceMicros: 0n });
-  }
-  return { sessions, subscribers, buckets, wallets, priorAnswers, priorWalletEntries };
+  for (const r of row.wallet_entries) priorWalletEntries.set(r[0] as string, { journalEntryId: r[1] as string, balanceMicros: 0n });
+  return { sessions, states, buckets, wallets, priorAnswers, priorWalletEntries };
 }
 
 /** Stored answers looked up with a fresh snapshot (after waiting on a session lock, a request the
@@ -170,7 +228,7 @@ export async function loadAnswers(client: PoolClient, refs: string[], seqs: numb
     text: `SELECT r.charging_data_ref, r.invocation_sequence_number, r.http_status, r.response
              FROM charging_requests r JOIN unnest($1::text[], $2::bigint[]) k(ref, seq)
                ON r.charging_data_ref = k.ref AND r.invocation_sequence_number = k.seq`,
-    values: [refs, seqs],
+    values: [pgTextArray(refs), pgNumberArray(seqs)],
   });
   const map = new Map<string, StoredAnswer>();
   for (const r of res.rows) {
@@ -180,78 +238,75 @@ export async function loadAnswers(client: PoolClient, refs: string[], seqs: numb
   return map;
 }
 
-const WRITE_SQL = `
+// ---- writing ---------------------------------------------------------------------------------
+
+export const WRITE_SQL = `
 WITH
 bd AS (
-  UPDATE buckets b SET balance_units = b.balance_units + d.dbal, reserved_units = b.reserved_units + d.dres, updated_at = $48::timestamptz
+  UPDATE buckets b SET balance_units = b.balance_units + d.dbal, reserved_units = b.reserved_units + d.dres, updated_at = $12::timestamptz
     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) d(id, dbal, dres)
    WHERE b.ledger_account_id = d.id
   RETURNING 1),
 wd AS (
-  UPDATE wallets w SET balance_micros = w.balance_micros + d.dbal, reserved_micros = w.reserved_micros + d.dres, updated_at = $48::timestamptz
+  UPDATE wallets w SET balance_micros = w.balance_micros + d.dbal, reserved_micros = w.reserved_micros + d.dres, updated_at = $12::timestamptz
     FROM unnest($4::bigint[], $5::bigint[], $6::bigint[]) d(id, dbal, dres)
    WHERE w.ledger_account_id = d.id
   RETURNING 1),
 sn AS (
   INSERT INTO charging_sessions (charging_data_ref, subscriber_id, billing_account_id, subscriber_identifier, msisdn, imsi, nf_consumer,
                                  state, last_sequence_number, reservations, held_account_ids, expires_at, created_at, updated_at, released_at)
-  SELECT x.ref, x.sub, x.acct, x.ident, x.msisdn, x.imsi, x.nf, x.state, x.seq, x.res::jsonb, x.held::bigint[], x.exp,
-         $48::timestamptz, $48::timestamptz, x.rel
-    FROM unnest($7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[],
-                $16::text[], $17::text[], $18::timestamptz[], $19::timestamptz[])
-         x(ref, sub, acct, ident, msisdn, imsi, nf, state, seq, res, held, exp, rel)
+  SELECT x.ref, x.sub, x.acct, x.ident, x.msisdn, x.imsi, x.nf, x.state, x.seq, x.res, x.held, x.exp, $12::timestamptz, $12::timestamptz, x.rel
+    FROM json_to_recordset($7::json) x(ref text, sub uuid, acct uuid, ident text, msisdn text, imsi text, nf text, state text, seq bigint,
+                                         res jsonb, held bigint[], exp timestamptz, rel timestamptz)
    ORDER BY x.ref
   RETURNING 1),
 su AS (
   UPDATE charging_sessions cs
-     SET state = x.state, last_sequence_number = x.seq, reservations = x.res::jsonb, held_account_ids = x.held::bigint[],
-         expires_at = x.exp, updated_at = $48::timestamptz, released_at = x.rel
-    FROM unnest($20::text[], $21::text[], $22::bigint[], $23::text[], $24::text[], $25::timestamptz[], $26::timestamptz[])
-         x(ref, state, seq, res, held, exp, rel)
+     SET state = x.state, last_sequence_number = x.seq, reservations = x.res, held_account_ids = x.held,
+         expires_at = x.exp, updated_at = $12::timestamptz, released_at = x.rel
+    FROM json_to_recordset($8::json) x(ref text, state text, seq bigint, res jsonb, held bigint[], exp timestamptz, rel timestamptz)
    WHERE cs.charging_data_ref = x.ref
   RETURNING 1),
+xe AS MATERIALIZED (
+  SELECT x.* FROM json_to_recordset($9::json) x(i int, k text, t text, src text, actor text, reason text, details jsonb, at timestamptz, p json)),
 je AS (
   INSERT INTO journal_entries (entry_type, source_ref, idempotency_key, actor, reason, details, occurred_at, recorded_at)
-  SELECT x.t, x.src, x.k, x.actor, x.reason, x.details::jsonb, x.at, $48::timestamptz
-    FROM unnest($27::text[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[], $33::timestamptz[])
-         x(t, src, k, actor, reason, details, at)
+  SELECT xe.t, xe.src, xe.k, xe.actor, xe.reason, xe.details, xe.at, $12::timestamptz FROM xe ORDER BY xe.i
   RETURNING id, idempotency_key),
 po AS (
   INSERT INTO postings (journal_entry_id, ledger_account_id, unit, amount)
-  SELECT je.id, x.acct, x.unit, x.amount
-    FROM unnest($34::text[], $35::bigint[], $36::text[], $37::bigint[]) x(k, acct, unit, amount)
-    JOIN je ON je.idempotency_key = x.k
+  SELECT je.id, (e.v->>0)::bigint, e.v->>1, (e.v->>2)::bigint
+    FROM je JOIN xe ON xe.k = je.idempotency_key CROSS JOIN LATERAL json_array_elements(xe.p) e(v)
   RETURNING 1),
 ru AS (
   INSERT INTO rated_usage (journal_entry_id, charging_data_ref, invocation_sequence_number, rating_group, service_id, local_sequence_number,
                            subscriber_id, billing_account_id, msisdn, imsi, service, zone, destination, started_at, ended_at, used_units,
                            uplink_units, downlink_units, bucket_units, priced_units, amount_micros, uncharged_micros, currency, recorded_at)
   SELECT je.id, x.ref, x.seq, x.rg, x.sid, x.lsn, x.sub, x.acct, x.msisdn, x.imsi, x.svc, x.zone, x.dest, x.st, x.en, x.used,
-         x.ul, x.dl, x.bu, x.pu, x.amt, x.unch, x.cur, $48::timestamptz
-    FROM unnest($38::jsonb[]) j(v)
-    CROSS JOIN LATERAL jsonb_to_record(j.v) AS x(k text, ref text, seq bigint, rg bigint, sid bigint, lsn bigint, sub uuid, acct uuid,
+         x.ul, x.dl, x.bu, x.pu, x.amt, x.unch, x.cur, $12::timestamptz
+    FROM json_to_recordset($10::json) x(i int, k text, ref text, seq bigint, rg bigint, sid bigint, lsn bigint, sub uuid, acct uuid,
          msisdn text, imsi text, svc text, zone text, dest text, st timestamptz, en timestamptz, used bigint, ul bigint, dl bigint,
          bu bigint, pu bigint, amt bigint, unch bigint, cur text)
     LEFT JOIN je ON je.idempotency_key = x.k
+   ORDER BY x.i
   RETURNING 1),
 rq AS (
   INSERT INTO charging_requests (charging_data_ref, invocation_sequence_number, operation, http_status, response, journal_entry_id, received_at, recorded_at)
-  SELECT x.ref, x.seq, x.op, x.status, x.resp::jsonb, je.id, x.at, $48::timestamptz
-    FROM unnest($39::text[], $40::bigint[], $41::text[], $42::smallint[], $43::text[], $44::text[], $45::timestamptz[])
-         x(ref, seq, op, status, resp, k, at)
+  SELECT x.ref, x.seq, x.op, x.status, x.resp, je.id, x.at, $12::timestamptz
+    FROM json_to_recordset($11::json) x(ref text, seq bigint, op text, status smallint, resp jsonb, k text, at timestamptz)
     LEFT JOIN je ON je.idempotency_key = x.k
   RETURNING 1),
 ev AS (
   INSERT INTO balance_events (event_type, billing_account_id, subscriber_id, ledger_account_id, threshold_percent, journal_entry_id, payload, occurred_at)
   SELECT x.t, x.acct, x.sub, x.la, x.pct, je.id, x.payload, x.at
-    FROM unnest($46::jsonb[]) j(v)
-    CROSS JOIN LATERAL jsonb_to_record(j.v) AS x(t text, acct uuid, sub uuid, la bigint, pct integer, k text, payload jsonb, at timestamptz)
+    FROM json_to_recordset($13::json) x(i int, t text, acct uuid, sub uuid, la bigint, pct integer, k text, payload jsonb, at timestamptz)
     LEFT JOIN je ON je.idempotency_key = x.k
+   ORDER BY x.i
   RETURNING 1)
 SELECT (SELECT count(*) FROM bd) AS buckets, (SELECT count(*) FROM wd) AS wallets, (SELECT count(*) FROM sn) AS sessions_new,
        (SELECT count(*) FROM su) AS sessions_updated, (SELECT count(*) FROM po) AS postings, (SELECT count(*) FROM ru) AS rated,
        (SELECT count(*) FROM rq) AS requests, (SELECT count(*) FROM ev) AS events,
-       (SELECT coalesce(json_agg(json_build_array(idempotency_key, id::text)) FILTER (WHERE idempotency_key = ANY($47::text[])), '[]') FROM je) AS entry_ids`;
+       (SELECT coalesce(json_agg(json_build_array(idempotency_key, id::text)), '[]') FROM je WHERE idempotency_key = ANY($14::text[])) AS entry_ids`;
 
 export interface WriteResult {
   /** Journal entry id by idempotency key, for the keys asked for. */
@@ -267,65 +322,70 @@ export async function writeBatch(
   const wIds: string[] = [], wBal: string[] = [], wRes: string[] = [];
   for (const d of out.walletDeltas) { wIds.push(d.id); wBal.push(d.balance.toString()); wRes.push(d.reserved.toString()); }
 
-  const n = { ref: [] as string[], sub: [] as string[], acct: [] as string[], ident: [] as string[], msisdn: [] as (string | null)[], imsi: [] as (string | null)[],
-    nf: [] as (string | null)[], state: [] as string[], seq: [] as number[], res: [] as string[], held: [] as string[], exp: [] as (string | null)[], rel: [] as (string | null)[] };
-  const u = { ref: [] as string[], state: [] as string[], seq: [] as number[], res: [] as string[], held: [] as string[], exp: [] as (string | null)[], rel: [] as (string | null)[] };
+  const created: unknown[] = [];
+  const changed: unknown[] = [];
   for (const s of out.sessions) {
     const enc = encodeSession(s);
     if (newSessionRefs.has(s.ref)) {
-      n.ref.push(s.ref); n.sub.push(s.subscriberId); n.acct.push(s.billingAccountId); n.ident.push(s.subscriberIdentifier);
-      n.msisdn.push(s.msisdn); n.imsi.push(s.imsi); n.nf.push(s.nfConsumer); n.state.push(s.state); n.seq.push(s.lastSequenceNumber);
-      n.res.push(enc.reservations); n.held.push(enc.held); n.exp.push(iso(enc.expiresAt)); n.rel.push(iso(s.releasedAt));
+      created.push({
+        ref: s.ref, sub: s.subscriberId, acct: s.billingAccountId, ident: s.subscriberIdentifier, msisdn: s.msisdn, imsi: s.imsi, nf: s.nfConsumer,
+        state: s.state, seq: s.lastSequenceNumber, res: enc.reservations, held: enc.held, exp: iso(enc.expiresAt), rel: iso(s.releasedAt),
+      });
     } else {
-      u.ref.push(s.ref); u.state.push(s.state); u.seq.push(s.lastSequenceNumber); u.res.push(enc.reservations); u.held.push(enc.held);
-      u.exp.push(iso(enc.expiresAt)); u.rel.push(iso(s.releasedAt));
+      changed.push({ ref: s.ref, state: s.state, seq: s.lastSequenceNumber, res: enc.reservations, held: enc.held, exp: iso(enc.expiresAt), rel: iso(s.releasedAt) });
     }
   }
-  const e = { t: [] as string[], src: [] as string[], k: [] as string[], actor: [] as string[], reason: [] as (string | null)[], details: [] as string[], at: [] as string[] };
-  const p = { k: [] as string[], acct: [] as string[], unit: [] as string[], amount: [] as string[] };
-  for (const entry of out.entries) {
-    e.t.push(entry.entryType); e.src.push(entry.sourceRef); e.k.push(entry.key); e.actor.push(entry.actor); e.reason.push(entry.reason);
-    e.details.push(JSON.stringify(entry.details, bigintJson)); e.at.push(new Date(entry.occurredAt).toISOString());
-    for (const posting of entry.postings) {
-      p.k.push(entry.key); p.acct.push(posting.account); p.unit.push(posting.unit); p.amount.push(posting.amount.toString());
-    }
-  }
-  const rated = out.ratedUsage.map((r) => JSON.stringify({
-    k: r.entryKey, ref: r.ref, seq: r.sequenceNumber, rg: r.ratingGroup, sid: r.serviceId, lsn: r.localSequenceNumber, sub: r.subscriberId,
-    acct: r.billingAccountId, msisdn: r.msisdn, imsi: r.imsi, svc: r.service, zone: r.zone, dest: r.destination,
-    st: new Date(r.startedAt).toISOString(), en: new Date(r.endedAt).toISOString(), used: r.usedUnits.toString(),
-    ul: r.uplinkUnits?.toString() ?? null, dl: r.downlinkUnits?.toString() ?? null, bu: r.bucketUnits.toString(), pu: r.pricedUnits.toString(),
-    amt: r.amountMicros.toString(), unch: r.unchargedMicros.toString(), cur: r.currency,
+  const entries = out.entries.map((e, i) => ({
+    i, k: e.key, t: e.entryType, src: e.sourceRef, actor: e.actor, reason: e.reason, details: e.details, at: iso(e.occurredAt),
+    p: e.postings.map((p) => [p.account, p.unit, p.amount.toString()]),
   }));
-  const q = { ref: [] as string[], seq: [] as number[], op: [] as string[], status: [] as number[], resp: [] as (string | null)[], k: [] as (string | null)[], at: [] as string[] };
-  for (const r of out.requests) {
-    q.ref.push(r.ref); q.seq.push(r.sequenceNumber); q.op.push(r.operation); q.status.push(r.httpStatus);
-    q.resp.push(r.response === null ? null : JSON.stringify(r.response)); q.k.push(r.entryKey); q.at.push(new Date(r.receivedAt).toISOString());
-  }
-  const events = out.events.map((ev) => JSON.stringify({
-    t: ev.type, acct: ev.billingAccountId, sub: ev.subscriberId, la: ev.account, pct: ev.thresholdPercent, k: ev.entryKey, payload: ev.payload,
-    at: new Date(ev.occurredAt).toISOString(),
+  const rated = out.ratedUsage.map((r, i) => ({
+    i, k: r.entryKey, ref: r.ref, seq: r.sequenceNumber, rg: r.ratingGroup, sid: r.serviceId, lsn: r.localSequenceNumber, sub: r.subscriberId,
+    acct: r.billingAccountId, msisdn: r.msisdn, imsi: r.imsi, svc: r.service, zone: r.zone, dest: r.destination, st: iso(r.startedAt),
+    en: iso(r.endedAt), used: str(r.usedUnits), ul: str(r.uplinkUnits), dl: str(r.downlinkUnits), bu: str(r.bucketUnits), pu: str(r.pricedUnits),
+    amt: str(r.amountMicros), unch: str(r.unchargedMicros), cur: r.currency,
+  }));
+  const requests = out.requests.map((r) => ({ ref: r.ref, seq: r.sequenceNumber, op: r.operation, status: r.httpStatus, resp: r.response, k: r.entryKey, at: iso(r.receivedAt) }));
+  const events = out.events.map((ev, i) => ({
+    i, t: ev.type, acct: ev.billingAccountId, sub: ev.subscriberId, la: ev.account, pct: ev.thresholdPercent, k: ev.entryKey, payload: ev.payload,
+    at: iso(ev.occurredAt),
   }));
   const res = await client.query({
-    name: 'charging_write_v1',
+    name: 'charging_write_v2',
     text: WRITE_SQL,
     values: [
-      bIds, bBal, bRes, wIds, wBal, wRes,
-      n.ref, n.sub, n.acct, n.ident, n.msisdn, n.imsi, n.nf, n.state, n.seq, n.res, n.held, n.exp, n.rel,
-      u.ref, u.state, u.seq, u.res, u.held, u.exp, u.rel,
-      e.t, e.src, e.k, e.actor, e.reason, e.details, e.at,
-      p.k, p.acct, p.unit, p.amount,
-      rated,
-      q.ref, q.seq, q.op, q.status, q.resp, q.k, q.at,
-      events,
-      wantEntryIds,
-      new Date(now).toISOString(),
+      pgNumberArray(bIds), pgNumberArray(bBal), pgNumberArray(bRes), pgNumberArray(wIds), pgNumberArray(wBal), pgNumberArray(wRes),
+      json(created), json(changed), json(entries), json(rated), json(requests), iso(now), json(events), pgTextArray(wantEntryIds),
     ],
   });
-  const row = res.rows[0];
   const entryIds = new Map<string, string>();
-  for (const [k, id] of row.entry_ids as [string, string][]) entryIds.set(k, id);
+  for (const [k, id] of res.rows[0].entry_ids as [string, string][]) entryIds.set(k, id);
   return { entryIds };
+}
+
+// ---- encoding --------------------------------------------------------------------------------
+
+/** Rows as one JSON document. Bigints travel as decimal strings (PostgreSQL casts them into bigint
+ * columns exactly); the drafts are built that way, so no replacer function slows JSON.stringify. */
+function json(value: unknown): string {
+  return JSON.stringify(value);
+}
+const str = (v: bigint | null) => (v === null ? null : v.toString());
+
+/** A PostgreSQL array literal of integers (decimal strings or numbers): no quoting needed. */
+export function pgNumberArray(values: readonly (string | number | bigint)[]): string {
+  return `{${values.join(',')}}`;
+}
+
+/** A PostgreSQL array literal of strings; quotes and escapes only when needed. */
+export function pgTextArray(values: readonly string[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ',';
+    out += /^[A-Za-z0-9_.:+-]+$/.test(v) && v.toUpperCase() !== 'NULL' ? v : `"${v.replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return `${out}}`;
 }
 
 // ---- session (de)serialization ---------------------------------------------------------------
@@ -345,7 +405,7 @@ interface ReservationJson {
   sliceStart: number;
 }
 
-export function encodeSession(s: SessionState): { reservations: string; held: string; expiresAt: number | null } {
+export function encodeSession(s: SessionState): { reservations: ReservationJson[]; held: string[]; expiresAt: number | null } {
   const held = new Set<string>();
   let expiresAt: number | null = null;
   const list: ReservationJson[] = s.reservations.map((r) => {
@@ -358,7 +418,7 @@ export function encodeSession(s: SessionState): { reservations: string; held: st
       expiresAt: r.expiresAt, sliceStart: r.sliceStart,
     };
   });
-  return { reservations: JSON.stringify(list), held: `{${[...held].join(',')}}`, expiresAt };
+  return { reservations: list, held: [...held], expiresAt };
 }
 
 export function decodeReservations(json: unknown): Reservation[] {

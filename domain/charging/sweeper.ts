@@ -1,7 +1,9 @@
 /**
  * The reservation sweeper: returns the units of reservations whose validity time has passed
  * without the network reporting (a crashed SMF, a lost release, a killed charging process).
- * It finds them through the partial index on `charging_sessions.expires_at` and releases them
+ * It finds them among open sessions old enough to have an expired hold (index on created_at of
+ * open sessions: a hold expires a validity time after its grant, which is after the session's
+ * creation) and releases them
  * through the engine, so it takes the same locks in the same order as the hot path. Several
  * sweepers (one per process) may run at once: each session is released once, under its lock.
  */
@@ -28,17 +30,20 @@ export function startSweeper(options: SweeperOptions): Sweeper {
   const batchSize = options.batchSize ?? 500;
   const clock = options.clock ?? Date.now;
   const graceMs = engine.policy.sweepGraceSec * 1000;
+  const validityMs = engine.policy.validityTimeSec * 1000;
   let running: Promise<number> | null = null;
   let stopped = false;
 
   const pass = async (): Promise<number> => {
     let total = 0;
     for (;;) {
-      const cutoff = new Date(clock() - graceMs).toISOString();
+      const cutoffMs = clock() - graceMs;
       const res = await pool.query({
-        name: 'charging_sweep_v1',
-        text: `SELECT charging_data_ref FROM charging_sessions WHERE expires_at <= $1::timestamptz ORDER BY expires_at LIMIT $2`,
-        values: [cutoff, batchSize],
+        name: 'charging_sweep_v2',
+        text: `SELECT charging_data_ref FROM charging_sessions
+                WHERE state = 'open' AND created_at <= $2::timestamptz AND expires_at <= $1::timestamptz
+                ORDER BY created_at LIMIT $3`,
+        values: [new Date(cutoffMs).toISOString(), new Date(cutoffMs - validityMs).toISOString(), batchSize],
       });
       const refs = (res.rows as { charging_data_ref: string }[]).map((r) => r.charging_data_ref);
       if (refs.length === 0) break;
