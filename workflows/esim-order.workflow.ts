@@ -4,7 +4,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
-  proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -37,8 +37,12 @@ const POINT_ENABLED = 6;
  */
 export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrderSnapshot> {
   const opts = input.options ?? {};
-  const es2 = proxyActivities<EsimActivities>({
+  // Local activities: each ES2+ call and record is a short request, run by the worker that runs the
+  // workflow (a marker in the history, no task round trip through the server); retries beyond a few
+  // seconds become durable timers.
+  const es2 = proxyLocalActivities<EsimActivities>({
     startToCloseTimeout: '30 seconds',
+    localRetryThreshold: '5 seconds',
     retry: {
       initialInterval: opts.es2InitialIntervalMs ?? 1000,
       backoffCoefficient: 2,
@@ -47,7 +51,7 @@ export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrde
       nonRetryableErrorTypes: ['ES2PLUS_REFUSED', 'ES2PLUS_NOT_CONFIGURED'],
     },
   });
-  const record = proxyActivities<EsimActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '1 minute' } });
+  const record = proxyLocalActivities<EsimActivities>({ startToCloseTimeout: '30 seconds', localRetryThreshold: '5 seconds', retry: { initialInterval: '1 second', maximumInterval: '1 minute' } });
 
   const snapshot: EsimOrderSnapshot = {
     orderId: input.orderId,

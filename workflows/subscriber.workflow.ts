@@ -6,7 +6,7 @@ import {
   condition,
   continueAsNew,
   log,
-  proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   upsertMemo,
@@ -36,8 +36,11 @@ import { esimOrderWorkflowId, type EsimOrderInput } from './esim-order.messages'
 import { esimOrderWorkflow } from './esim-order.workflow';
 import { IccidKey, LifecycleStateKey, MsisdnKey, PlanCodeKey, SubscriberIdKey, BillingAccountIdKey } from './search-attributes';
 
-const billingRecord = proxyActivities<SubscriberActivities>({
+// Local activities: short, idempotent writes to the billing record, run by the worker that runs the
+// workflow (no task round trip through the server); retries beyond a few seconds become timers.
+const billingRecord = proxyLocalActivities<SubscriberActivities>({
   startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '5 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['BillingRecordRefusal'] },
 });
 
