@@ -7,6 +7,7 @@ import { createActivities, type ActivityDependencies } from './activities';
 import { loadConfig } from './platform/config';
 import { createDatabase } from './platform/database';
 import { createLogger } from './platform/logger';
+import { ensureReconciliationScheduleAt } from './activities/reconciliation.schedule';
 import { es2PlusClientFromConfig } from './domain/sims/es2plus.config';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, 'workflows', 'index.ts');
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
     es2plus: es2PlusClientFromConfig(config.smdp),
     workflowBundle: process.env.WORKFLOW_BUNDLE_PATH ? { codePath: process.env.WORKFLOW_BUNDLE_PATH } : undefined,
   });
+  logger.info({ schedule: await ensureReconciliationScheduleAt(config.temporal.address, config.temporal.namespace, config.temporal.taskQueue) }, 'monthly reconciliation schedule');
   logger.info({ taskQueue: config.temporal.taskQueue }, 'worker started');
   await worker.run();
   await connection.close();

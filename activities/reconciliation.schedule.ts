@@ -41,3 +41,14 @@ export async function ensureDemoPartner(db: Knex): Promise<boolean> {
   );
   return true;
 }
+
+/** For `worker.ts`: its own short-lived client connection. */
+export async function ensureReconciliationScheduleAt(address: string, namespace: string, taskQueue: string): Promise<'created' | 'exists'> {
+  const { Client, Connection } = await import('@temporalio/client');
+  const connection = await Connection.connect({ address });
+  try {
+    return await ensureReconciliationSchedule(new Client({ connection, namespace }), taskQueue);
+  } finally {
+    await connection.close();
+  }
+}

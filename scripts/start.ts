@@ -11,6 +11,7 @@ import { bundleWorkflows, createWorker } from '../worker';
 import { startApiServer } from '../api/server';
 import { createApiKey, roleForApiKey } from '../domain/access/api-keys.repository';
 import { seedDemoData, seedDemoLines } from './demo/demo-data';
+import { DEMO_PARTNER_CODE, ensureDemoPartner, ensureReconciliationSchedule } from '../activities/reconciliation.schedule';
 import { createSmdpPlusSimulator } from '../simulators/smdp-plus';
 import { es2PlusClientFromConfig } from '../domain/sims/es2plus.config';
 import { seedEsimInventory } from '../domain/sims/inventory.repository';
@@ -88,6 +89,8 @@ async function main(): Promise<void> {
 
     const lines = await seedDemoLines(stack.db, stack.temporal, config.temporal.taskQueue);
     if (lines) logger.info(`demo data: ${lines} lines activated through their lifecycle workflows`);
+    if (await ensureDemoPartner(stack.db)) logger.info(`demo data: reconciliation partner '${DEMO_PARTNER_CODE}' added (npm run demo:reconciliation)`);
+    logger.info(`monthly reconciliation schedule: ${await ensureReconciliationSchedule(stack.temporal, config.temporal.taskQueue)}`);
     const key = await developmentAdminKey(stack.db, config.embedded.dataDir);
 
     const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);

@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   } finally {
     await db.destroy();
     if (embedded) await embedded.stop().catch(() => undefined);
-    else if (process.env.DATABASE_URL) {
+    else if (process.env.DATABASE_URL && flag('keep') === undefined) {
       const admin = createDatabase(process.env.DATABASE_URL);
       await admin.raw(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
       await admin.destroy();
