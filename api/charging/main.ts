@@ -6,13 +6,17 @@
  * Environment: CHARGING_HOST (127.0.0.1), CHARGING_PORT (4100; 0 = any free port),
  * CHARGING_POOL_MAX (8), CHARGING_CONCURRENCY (parallel batches, 4), CHARGING_MAX_BATCH (256),
  * CHARGING_VALIDITY_SEC (grant validity, 3600), CHARGING_SWEEP_GRACE_SEC (30),
- * CHARGING_SWEEP_INTERVAL_MS (5000), CHARGING_HOME_MCCS (comma separated, 262).
+ * CHARGING_SWEEP_INTERVAL_MS (5000), CHARGING_HOME_MCCS (comma separated, 262),
+ * CHARGING_SEAL_INTERVAL_MS (journal sealing, 60000; 0 = off — run it in one process only if you
+ * prefer, concurrent sealers are safe).
  * API keys are checked against the `api_keys` table (SHA-256 of the key, role network or admin).
  * Prints `charging listening on <host>:<port>` when ready; SIGTERM/SIGINT drain and exit.
  */
 import crypto from 'node:crypto';
 import { Pool } from 'pg';
 import { createLogger } from '../../platform/logger';
+import { createDatabase } from '../../platform/database';
+import { startJournalSealer } from '../../domain/ledger/journal-seal';
 import { createChargingEngine } from '../../domain/charging/charging-engine';
 import { startSweeper } from '../../domain/charging/sweeper';
 import { createChargingServer } from './nchf-charging.server';
@@ -42,6 +46,13 @@ async function main(): Promise<void> {
     policy: { validityTimeSec: env('CHARGING_VALIDITY_SEC', 3600), sweepGraceSec: env('CHARGING_SWEEP_GRACE_SEC', 30) },
   });
   const sweeper = startSweeper({ engine, pool, intervalMs: env('CHARGING_SWEEP_INTERVAL_MS', 5000), onError: (err) => log.error({ err }, 'sweep failed') });
+  const sealInterval = env('CHARGING_SEAL_INTERVAL_MS', 60_000);
+  const sealDb = sealInterval > 0 ? createDatabase(url, { poolMax: 2, applicationName: 'mvno-bss-journal-sealer' }) : null;
+  const sealer = sealDb ? startJournalSealer(sealDb, {
+    intervalMs: sealInterval,
+    onSeal: (r) => log.info({ seals: r.seals, entries: r.entries, head: r.head }, 'journal sealed'),
+    onError: (err) => log.error({ err }, 'journal sealing failed'),
+  }) : null;
   const server = createChargingServer({
     engine,
     authenticate: apiKeyAuthenticator(pool),
@@ -57,6 +68,8 @@ async function main(): Promise<void> {
     stopping = true;
     await server.close();
     await sweeper.stop();
+    await sealer?.stop();
+    await sealDb?.destroy();
     await engine.close();
     await pool.end();
     process.exit(0);

@@ -1,0 +1,174 @@
+/**
+ * Reads of the charging record for the API: open reservations, usage history with its audit
+ * trail, and the explanation of one charge (raw usage → tariff and rating decision → bucket or
+ * wallet → amounts, with the balances before and after).
+ */
+import type { Knex } from 'knex';
+import { DomainError } from '../shared/domain-error';
+import { decodeReservations } from './charging.store';
+import type { Reservation } from './charging.types';
+
+export interface OpenReservation {
+  chargingDataRef: string;
+  subscriberId: string;
+  billingAccountId: string;
+  subscriberIdentifier: string;
+  nfConsumer: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  lastSequenceNumber: number;
+  /** Earliest end of validity among the holds. */
+  expiresAt: Date | null;
+  reservations: Reservation[];
+}
+
+/** Sessions still open, with what they hold; newest first. */
+export async function listOpenReservations(
+  db: Knex, who: { subscriberId: string } | { billingAccountId: string }, options: { limit?: number } = {},
+): Promise<OpenReservation[]> {
+  const q = db('charging_sessions').where('state', 'open');
+  if ('subscriberId' in who) q.where('subscriber_id', who.subscriberId);
+  else q.where('billing_account_id', who.billingAccountId);
+  const rows = await q.orderBy('created_at', 'desc').limit(Math.min(options.limit ?? 100, 1000));
+  return rows.map((r) => ({
+    chargingDataRef: r.charging_data_ref, subscriberId: r.subscriber_id, billingAccountId: r.billing_account_id,
+    subscriberIdentifier: r.subscriber_identifier, nfConsumer: r.nf_consumer, createdAt: r.created_at, updatedAt: r.updated_at,
+    lastSequenceNumber: Number(r.last_sequence_number), expiresAt: r.expires_at, reservations: decodeReservations(r.reservations),
+  }));
+}
+
+export interface UsageRecord {
+  id: string;
+  journalEntryId: string | null;
+  chargingDataRef: string;
+  invocationSequenceNumber: number;
+  ratingGroup: number;
+  localSequenceNumber: number | null;
+  subscriberId: string;
+  msisdn: string | null;
+  imsi: string | null;
+  service: 'data' | 'voice' | 'sms';
+  zone: string;
+  destination: string | null;
+  startedAt: Date;
+  endedAt: Date;
+  usedUnits: bigint;
+  uplinkUnits: bigint | null;
+  downlinkUnits: bigint | null;
+  bucketUnits: bigint;
+  pricedUnits: bigint;
+  amountMicros: bigint;
+  unchargedMicros: bigint;
+  currency: string;
+  recordedAt: Date;
+}
+
+export interface UsagePage {
+  items: UsageRecord[];
+  /** Pass as `after` for the next (older) page; null on the last page. */
+  nextCursor: string | null;
+}
+
+/** Rated usage of a line, newest first, keyset-paginated on (started_at, id). */
+export async function listUsage(
+  db: Knex, args: { subscriberId: string; from?: Date; to?: Date; first?: number; after?: string | null },
+): Promise<UsagePage> {
+  const first = Math.min(Math.max(args.first ?? 50, 1), 500);
+  const q = db('rated_usage').where('subscriber_id', args.subscriberId);
+  if (args.from) q.where('started_at', '>=', args.from);
+  if (args.to) q.where('started_at', '<', args.to);
+  if (args.after) {
+    const [at, id] = decodeCursor(args.after);
+    q.whereRaw('(started_at, id) < (?::timestamptz, ?::bigint)', [at, id]);
+  }
+  const rows = await q.select('*', db.raw(`to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS started_text`))
+    .orderBy([{ column: 'started_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(first + 1);
+  const more = rows.length > first;
+  const items = rows.slice(0, first);
+  const last = items[items.length - 1];
+  return {
+    items: items.map(toUsage),
+    nextCursor: more && last ? Buffer.from(JSON.stringify([last.started_text, String(last.id)])).toString('base64url') : null,
+  };
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && typeof v[0] === 'string' && /^\d+$/.test(String(v[1]))) return [v[0], String(v[1])];
+  } catch {
+    /* fall through */
+  }
+  throw new DomainError('INVALID_CURSOR', 'invalid cursor', ['after']);
+}
+
+const big = (v: string | null) => (v === null ? null : BigInt(v));
+function toUsage(r: Record<string, any>): UsageRecord {
+  return {
+    id: String(r.id), journalEntryId: r.journal_entry_id === null ? null : String(r.journal_entry_id), chargingDataRef: r.charging_data_ref,
+    invocationSequenceNumber: Number(r.invocation_sequence_number), ratingGroup: Number(r.rating_group),
+    localSequenceNumber: r.local_sequence_number === null ? null : Number(r.local_sequence_number), subscriberId: r.subscriber_id,
+    msisdn: r.msisdn, imsi: r.imsi, service: r.service, zone: r.zone, destination: r.destination, startedAt: r.started_at, endedAt: r.ended_at,
+    usedUnits: BigInt(r.used_units), uplinkUnits: big(r.uplink_units), downlinkUnits: big(r.downlink_units), bucketUnits: BigInt(r.bucket_units),
+    pricedUnits: BigInt(r.priced_units), amountMicros: BigInt(r.amount_micros), unchargedMicros: BigInt(r.uncharged_micros),
+    currency: String(r.currency).trim(), recordedAt: r.recorded_at,
+  };
+}
+
+export interface ChargeExplanation {
+  entry: {
+    id: string;
+    entryType: string;
+    sourceRef: string;
+    actor: string;
+    reason: string | null;
+    occurredAt: Date;
+    recordedAt: Date;
+  };
+  /** The request as the network sent it (usage charges), or the operation's own details. */
+  request: unknown;
+  /** Per reported usage: units, zone, the rating decision (tariff entry, time band, promotion,
+   * rate), which buckets gave how many units, how much money was charged and from where. */
+  lines: unknown[];
+  postings: { ledgerAccountId: string; code: string; kind: string; unit: string; amount: bigint }[];
+  /** Per account touched: balance (and reserved) before and after. */
+  balances: { ledgerAccountId: string; code: string | null; kind: string; before: bigint; after: bigint }[];
+  ratedUsage: UsageRecord[];
+  /** The stored answer given to the network, when the entry answers a charging request. */
+  answer: unknown;
+}
+
+/** Explains one journal entry: what was asked, how it was rated, what it moved. */
+export async function explainCharge(db: Knex, journalEntryId: string): Promise<ChargeExplanation> {
+  if (!/^\d+$/.test(journalEntryId)) throw new DomainError('NOT_FOUND', 'no journal entry has this id', ['journalEntryId']);
+  const e = await db('journal_entries').where({ id: journalEntryId }).first();
+  if (!e) throw new DomainError('NOT_FOUND', 'no journal entry has this id', ['journalEntryId']);
+  const postings = await db('postings as p').join('ledger_accounts as a', 'a.id', 'p.ledger_account_id')
+    .where('p.journal_entry_id', journalEntryId).orderBy('p.id').select('p.ledger_account_id', 'a.code', 'a.kind', 'p.unit', 'p.amount');
+  const details = (e.details ?? {}) as Record<string, any>;
+  const balanceIds = Object.keys(details.balances ?? {});
+  const codes = balanceIds.length ? await db('ledger_accounts').whereIn('id', balanceIds).select('id', 'code') : [];
+  const codeOf = new Map(codes.map((c: { id: string; code: string }) => [String(c.id), c.code]));
+  let ratedUsage: UsageRecord[] = [];
+  let answer: unknown = null;
+  if (details.kind === 'usage' && details.chargingDataRef) {
+    const rows = await db('rated_usage')
+      .where({ charging_data_ref: details.chargingDataRef, invocation_sequence_number: details.invocationSequenceNumber }).orderBy('id');
+    ratedUsage = rows.map(toUsage);
+    const req = await db('charging_requests')
+      .where({ charging_data_ref: details.chargingDataRef, invocation_sequence_number: details.invocationSequenceNumber }).first('http_status', 'response');
+    answer = req ? { httpStatus: req.http_status, body: req.response } : null;
+  }
+  const { request, lines, balances, ...rest } = details;
+  return {
+    entry: { id: String(e.id), entryType: e.entry_type, sourceRef: e.source_ref, actor: e.actor, reason: e.reason, occurredAt: e.occurred_at, recordedAt: e.recorded_at },
+    request: request ?? rest,
+    lines: Array.isArray(lines) ? lines : [],
+    postings: postings.map((p: Record<string, string>) => ({ ledgerAccountId: String(p.ledger_account_id), code: p.code, kind: p.kind, unit: p.unit, amount: BigInt(p.amount) })),
+    balances: Object.entries((balances ?? {}) as Record<string, { kind: string; before: string; after: string }>).map(([id, b]) => ({
+      ledgerAccountId: id, code: codeOf.get(id) ?? null, kind: b.kind, before: BigInt(b.before), after: BigInt(b.after),
+    })),
+    ratedUsage,
+    answer,
+  };
+}
