@@ -1,7 +1,7 @@
 import { createTestDatabase } from '../support/services';
 import type { Database } from '../../platform/database';
 import { DomainError } from '../../domain/shared/domain-error';
-import { importWholesaleFile, listRejections } from '../../domain/reconciliation/wholesale-import';
+import { chunkOfKey, chunkSql, importWholesaleFile, listRejections } from '../../domain/reconciliation/wholesale-import';
 import {
   approveRun,
   createRun,
@@ -154,6 +154,12 @@ describe('wholesale reconciliation', () => {
     expect(rerun.version).toBe(3);
     await expect(approveRun(db, rerun.id, 'fin')).rejects.toThrow(/already approved/);
     expect((await getRun(db, runId)).status).toBe('approved');
+  });
+
+  it('the SQL chunk rule equals the Node one', async () => {
+    const keys = ['262010000001234', '4915000000009', '12', '1', '', '12a4', 'abcd', '0000', '99999'];
+    const { rows } = await db.raw(`SELECT k, ${chunkSql('k', 16)} AS c FROM unnest(?::text[]) AS k`, [keys]);
+    expect(rows.map((r: { c: number }) => r.c)).toEqual(keys.map((k) => chunkOfKey(k, 16)));
   });
 
   it('reports malformed rows with line numbers and keeps them; a broken header is refused clearly', async () => {
