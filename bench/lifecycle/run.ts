@@ -139,6 +139,9 @@ async function main(): Promise<void> {
     const port = (server.address() as AddressInfo).port;
     sim.setNotificationUrl(`http://127.0.0.1:${port}${ES2PLUS_NOTIFICATION_PATH}`);
     const { key } = await createApiKey(db, { name: 'bench storefront', role: 'storefront' });
+    // The bench watches lines on its own small pool, so its polling never starves the worker's.
+    const watch = createDatabase(pg.databaseUrl('mvno_bench'), { poolMax: 3, applicationName: 'mvno-bss-bench-watch' });
+    stops.push(() => watch.destroy());
     const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 
     const ids: string[] = [];
@@ -159,15 +162,17 @@ async function main(): Promise<void> {
       }
       const id: string = p.subscriber.id;
       if (measured) ids.push(id);
-      // Wait for the line to be active in the billing record.
+      // Wait for the eSIM order to end (a long poll on Temporal), then for the line to be active in
+      // the billing record.
+      await client.workflow.getHandle(esimOrderWorkflowId(p.esimOrder.id)).result().catch(() => undefined);
       for (;;) {
-        const row = await db('subscribers').where({ id }).first('state');
+        const row = await watch('subscribers').where({ id }).first('state');
         if (row?.state === 'active') return performance.now() - t0;
         if (row?.state === 'terminated' || performance.now() - t0 > 30_000) {
           if (measured) fail(`line ${id} is ${row?.state} after ${Math.round(performance.now() - t0)} ms`);
           return undefined;
         }
-        await new Promise((res) => setTimeout(res, 10));
+        await new Promise((res) => setTimeout(res, 5));
       }
     };
     const runPool = async (from: number, count: number, measured: boolean, latencies: number[]) => {
