@@ -3,6 +3,8 @@
  * `npm start` calls createWorker in-process. */
 import path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { startNotificationLoop } from './activities/notification.background';
 import { createActivities, type ActivityDependencies } from './activities';
 import { loadConfig } from './platform/config';
 import { createDatabase } from './platform/database';
@@ -59,7 +61,14 @@ async function main(): Promise<void> {
   });
   logger.info({ schedule: await ensureReconciliationScheduleAt(config.temporal.address, config.temporal.namespace, config.temporal.taskQueue) }, 'monthly reconciliation schedule');
   logger.info({ taskQueue: config.temporal.taskQueue }, 'worker started');
+  // Notifications (outbox → alerts, auto top-ups, webhooks, SMS) run beside the worker.
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const notifications = startNotificationLoop({
+    db, logger, temporal: new Client({ connection: clientConnection, namespace: config.temporal.namespace }), taskQueue: config.temporal.taskQueue,
+  });
   await worker.run();
+  await notifications.stop();
+  await clientConnection.close();
   await connection.close();
   await db.destroy();
 }

@@ -12,6 +12,7 @@ import { DomainError } from '../domain/shared/domain-error';
 import { publishEvents } from '../domain/notifications/notifications.repository';
 import type { Logger } from '../platform/logger';
 import { engineFor } from './billing.activities';
+import { openAutoTopUp } from '../domain/payments/auto-top-up.repository';
 
 export interface PaymentActivityDeps {
   db: Knex;
@@ -91,6 +92,11 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
       if (!t.paymentRef) return;
       const r = await gw().refundPayment({ paymentRef: t.paymentRef, idempotencyKey: `top-up:${input.key}:refund`, reason: 'requested_by_customer' });
       await updateTopUp(deps.db, input.key, { status: 'refunded', refundRef: r.refundRef, errorCode: 'CREDIT_FAILED', errorMessage: input.reason });
+    },
+
+    /** Opens one attempt of an auto top-up; false when it should stop (switched off, balance back up). */
+    async autoTopUpOpen(input: { billingAccountId: string; key: string }): Promise<boolean> {
+      return (await openAutoTopUp(deps.db, input)) !== null;
     },
 
     async topUpAccount(key: string): Promise<{ billingAccountId: string }> {

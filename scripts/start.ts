@@ -8,6 +8,8 @@ import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { startInfrastructure, ComponentStartError } from '../platform/dev-stack';
 import { bundleWorkflows, createWorker } from '../worker';
+import { ensureBillingRunSchedule } from '../activities/billing-run.schedule';
+import { startNotificationLoop } from '../activities/notification.background';
 import { startApiServer } from '../api/server';
 import { createApiKey, roleForApiKey } from '../domain/access/api-keys.repository';
 import { seedDemoData, seedDemoLines } from './demo/demo-data';
@@ -91,6 +93,9 @@ async function main(): Promise<void> {
     if (lines) logger.info(`demo data: ${lines} lines activated through their lifecycle workflows`);
     if (await ensureDemoPartner(stack.db)) logger.info(`demo data: reconciliation partner '${DEMO_PARTNER_CODE}' added (npm run demo:reconciliation)`);
     logger.info(`monthly reconciliation schedule: ${await ensureReconciliationSchedule(stack.temporal, config.temporal.taskQueue)}`);
+    logger.info(`daily billing run schedule: ${await ensureBillingRunSchedule(stack.temporal, config.temporal.taskQueue)}`);
+    const notifications = startNotificationLoop({ db: stack.db, logger, temporal: stack.temporal, taskQueue: config.temporal.taskQueue });
+    stack.onStop(() => notifications.stop());
     const key = await developmentAdminKey(stack.db, config.embedded.dataDir);
 
     const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);

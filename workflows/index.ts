@@ -4,3 +4,4 @@ export { reconciliationWorkflow, reconciliationMonthlyWorkflow } from './reconci
 export { esimOrderWorkflow } from './esim-order.workflow';
 export { billingRunWorkflow, billingRunScheduledWorkflow } from './billing-run.workflow';
 export { topUpWorkflow } from './top-up.workflow';
+export { autoTopUpWorkflow } from './auto-top-up.workflow';

@@ -22,7 +22,7 @@ export interface NotificationEventInput {
 
 /** Records events (the ones already recorded are skipped) and queues their webhook deliveries.
  * Returns the ids of the events that are new. */
-export async function publishEvents(db: Knex, events: NotificationEventInput[]): Promise<string[]> {
+export async function publishEvents(db: Knex | Knex.Transaction, events: NotificationEventInput[]): Promise<string[]> {
   if (events.length === 0) return [];
   const res = await pgQuery(db,
     `WITH input AS (
