@@ -18,7 +18,7 @@ import {
 import { collect, runBillingBatch, settleCharges } from '../domain/billing/billing-run.service';
 import type { BillingBatchResult, BillingRunTotals, DueCursor, GraceBatchResult } from '../domain/billing/billing-run.types';
 import { publishEvents } from '../domain/notifications/notifications.repository';
-import { subscriberResumeUpdate, subscriberSuspendUpdate, subscriberWorkflowId } from '../workflows/subscriber.messages';
+import { subscriberResumeUpdate, subscriberSuspendUpdate, subscriberTerminateUpdate, subscriberWorkflowId } from '../workflows/subscriber.messages';
 import type { Logger } from '../platform/logger';
 
 /** How billing reaches the subscriber lifecycle workflow (`subscriber:<id>`), owned by the lifecycle
@@ -26,6 +26,7 @@ import type { Logger } from '../platform/logger';
 export interface LifecyclePort {
   suspendForNonPayment(subscriberId: string): Promise<'done' | 'no-workflow'>;
   resumeAfterPayment(subscriberId: string): Promise<'done' | 'no-workflow'>;
+  terminateForNonPayment(subscriberId: string): Promise<'done' | 'no-workflow'>;
 }
 
 export const temporalLifecyclePort: LifecyclePort = {
@@ -33,6 +34,16 @@ export const temporalLifecyclePort: LifecyclePort = {
     try {
       await Context.current().client.workflow.getHandle(subscriberWorkflowId(subscriberId))
         .executeUpdate(subscriberSuspendUpdate, { args: [{ actor: 'billing', reason: 'non_payment' }] });
+      return 'done';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'no-workflow';
+      throw err;
+    }
+  },
+  async terminateForNonPayment(subscriberId) {
+    try {
+      await Context.current().client.workflow.getHandle(subscriberWorkflowId(subscriberId))
+        .executeUpdate(subscriberTerminateUpdate, { args: [{ actor: 'billing:dunning' }] });
       return 'done';
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return 'no-workflow';

@@ -3,6 +3,7 @@ import type { Logger } from '../platform/logger';
 import { createSubscriberActivities } from './subscriber.activities';
 import { createReconciliationActivities } from './reconciliation.activities';
 import { createPaymentActivities } from './payment.activities';
+import { createInvoiceActivities } from './billing-invoice.activities';
 import type { PaymentGateway } from '../domain/payments/payment-gateway';
 import { createEsimActivities } from './esim.activities';
 import type { Es2PlusOperatorPort } from '../domain/sims/es2plus.client';
@@ -30,6 +31,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createEsimActivities(deps),
     ...createBillingActivities(deps),
     ...createPaymentActivities(deps),
+    ...createInvoiceActivities(deps),
   };
 }
 

@@ -6,9 +6,12 @@
  * `billingRunScheduledWorkflow` is what the daily Temporal Schedule starts: it runs the day's
  * `billing-run:<date>` as a child with that fixed id, so on-demand and scheduled runs are the same.
  */
-import { continueAsNew, executeChild, proxyActivities, workflowInfo, ParentClosePolicy } from '@temporalio/workflow';
+import { continueAsNew, executeChild, proxyActivities, startChild, workflowInfo, ParentClosePolicy } from '@temporalio/workflow';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { BillingActivities } from '../activities/billing.activities';
+import type { InvoiceActivities } from '../activities/billing-invoice.activities';
+import { invoiceWorkflow } from './invoice.workflow';
+import { invoiceWorkflowId } from './invoice.messages';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_GRACE_DAYS,
@@ -25,6 +28,8 @@ const act = proxyActivities<BillingActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
 });
 
+const invoices = proxyActivities<InvoiceActivities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 20 } });
+
 /** Batches per run before continue-as-new (keeps the history small on millions of lines). */
 const BATCHES_PER_RUN = 400;
 
@@ -35,7 +40,27 @@ export async function billingRunWorkflow(input: BillingRunInput): Promise<Billin
   let cursor = input.resume?.cursor ?? FIRST_CURSOR;
   let phase = input.resume?.phase ?? 'charge';
   let graceAfterId = input.resume?.graceAfterId ?? '0';
-  if (!input.resume) await act.billingRunStart(input.cycleDate);
+  if (!input.resume) {
+    await act.billingRunStart(input.cycleDate);
+    // Postpaid first: open invoices whose period has ended are issued (so this run's fees open the next
+    // invoice), then dunned, each by its own `invoice:<id>`.
+    let invoiceAfter = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const ids = await invoices.billingRunIssueDue({ cycleDate: input.cycleDate, limit: 200, afterId: invoiceAfter });
+      for (const invoiceId of ids) {
+        try {
+          await startChild(invoiceWorkflow, {
+            workflowId: invoiceWorkflowId(invoiceId), args: [{ invoiceId, asOf: input.cycleDate, ...(input.dunningDayMs ? { dayMs: input.dunningDayMs } : {}) }],
+            parentClosePolicy: ParentClosePolicy.ABANDON, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          });
+        } catch (err) {
+          if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+        }
+      }
+      if (ids.length < 200) break;
+      invoiceAfter = ids[ids.length - 1];
+    }
+  }
 
   let batches = 0;
   const carry = () => continueAsNew<typeof billingRunWorkflow>({ ...input, resume: { cursor, totals, phase, graceAfterId } });

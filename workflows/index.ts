@@ -5,3 +5,4 @@ export { esimOrderWorkflow } from './esim-order.workflow';
 export { billingRunWorkflow, billingRunScheduledWorkflow } from './billing-run.workflow';
 export { topUpWorkflow } from './top-up.workflow';
 export { autoTopUpWorkflow } from './auto-top-up.workflow';
+export { invoiceWorkflow } from './invoice.workflow';

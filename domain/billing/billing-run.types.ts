@@ -43,6 +43,8 @@ export interface BillingRunInput {
   batchSize?: number;
   /** Days a prepaid line keeps running after a charge it could not pay, before suspension. */
   graceDays?: number;
+  /** Length of a dunning "day" for the invoices this run issues (tests); default one day. */
+  dunningDayMs?: number;
   /** Carried through continue-as-new. */
   resume?: { cursor: DueCursor; totals: BillingRunTotals; phase: 'charge' | 'grace'; graceAfterId: string };
 }

@@ -10,11 +10,16 @@ import { testServices } from '../support/services';
 import type { LifecyclePort } from '../../activities/billing.activities';
 
 export class FakeLifecycle implements LifecyclePort {
-  readonly calls: { action: 'suspend' | 'resume'; subscriberId: string }[] = [];
+  readonly calls: { action: 'suspend' | 'resume' | 'terminate'; subscriberId: string }[] = [];
   constructor(private readonly db: Knex) {}
   async suspendForNonPayment(subscriberId: string) {
     this.calls.push({ action: 'suspend', subscriberId });
     await this.db('subscribers').where({ id: subscriberId, state: 'active' }).update({ state: 'suspended', suspend_reason: 'non_payment' });
+    return 'done' as const;
+  }
+  async terminateForNonPayment(subscriberId: string) {
+    this.calls.push({ action: 'terminate', subscriberId });
+    await this.db('subscribers').where({ id: subscriberId }).whereNot({ state: 'terminated' }).update({ state: 'terminated', suspend_reason: null, terminated_at: new Date() });
     return 'done' as const;
   }
   async resumeAfterPayment(subscriberId: string) {

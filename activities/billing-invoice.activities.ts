@@ -1,0 +1,126 @@
+/** Activities of the invoice and dunning workflow `invoice:<id>`. */
+import type { Knex } from 'knex';
+import type { ChargingEngine } from '../domain/charging/charging-engine';
+import { createPaymentGateway, type PaymentGateway } from '../domain/payments';
+import { findPaymentMethod, recordPayment } from '../domain/payments/top-ups.repository';
+import { addInvoiceLine, findInvoice, invoicesDue, issueInvoice, outstandingMinor, recordInvoicePayment } from '../domain/billing/invoices.repository';
+import { creditWallet } from '../domain/ledger/wallet-operations';
+import { minorToMicros } from '../domain/ledger/money';
+import { publishEvents } from '../domain/notifications/notifications.repository';
+import type { Logger } from '../platform/logger';
+import type { DunningTimetable } from '../workflows/invoice.messages';
+import { engineFor, temporalLifecyclePort, type LifecyclePort } from './billing.activities';
+
+export interface InvoiceActivityDeps {
+  db: Knex;
+  logger: Logger;
+  chargingEngine?: ChargingEngine;
+  paymentGateway?: PaymentGateway;
+  lifecycle?: LifecyclePort;
+}
+
+export function createInvoiceActivities(deps: InvoiceActivityDeps) {
+  const engine = engineFor(deps);
+  let gateway = deps.paymentGateway;
+  const gw = () => (gateway ??= createPaymentGateway());
+  const lifecycle = deps.lifecycle ?? temporalLifecyclePort;
+  const linesOf = async (invoiceId: string, states: string[]) => {
+    const inv = (await findInvoice(deps.db, invoiceId))!;
+    return deps.db('subscribers').whereIn('state', states)
+      .whereIn('billing_account_id', deps.db('billing_accounts').select('id').where('id', inv.billingAccountId).orWhere('parent_account_id', inv.billingAccountId))
+      .pluck('id') as Promise<string[]>;
+  };
+
+  return {
+    async invoiceIssue(input: { invoiceId: string; asOf: string }): Promise<{ number: string | null; totalMinor: string; settled: boolean }> {
+      const inv = await issueInvoice(deps.db, input.invoiceId, { asOf: input.asOf });
+      await publishEvents(deps.db, [{
+        key: `invoice-issued:${inv.id}`, type: 'invoice_issued', billingAccountId: inv.billingAccountId,
+        payload: { invoiceId: inv.id, number: inv.number, totalMinor: inv.totalMinor.toString(), currency: inv.currency, dueOn: inv.dueOn },
+      }]);
+      return { number: inv.number, totalMinor: inv.totalMinor.toString(), settled: outstandingMinor(inv) === 0n };
+    },
+
+    /** Takes what is outstanding from the saved method; the payment credits the wallet (receivables). */
+    async invoiceCollect(input: { invoiceId: string; attempt: number }): Promise<{ settled: boolean; code?: string }> {
+      const inv = (await findInvoice(deps.db, input.invoiceId))!;
+      const due = outstandingMinor(inv);
+      if (due === 0n) return { settled: true };
+      const method = await findPaymentMethod(deps.db, { billingAccountId: inv.billingAccountId });
+      if (!method) return { settled: false, code: 'NO_PAYMENT_METHOD' };
+      const key = `invoice:${inv.id}:collect:${input.attempt}`;
+      const r = await gw().capturePayment({
+        amountMinor: due, currency: inv.currency, customerRef: method.customerRef, paymentMethodRef: method.paymentMethodRef, idempotencyKey: key,
+        description: `Invoice ${inv.number}`, metadata: { invoice_id: inv.id },
+      });
+      await recordPayment(deps.db, { gateway: gw().name, paymentRef: r.paymentRef, billingAccountId: inv.billingAccountId, purpose: 'invoice', purposeRef: inv.id, amountMinor: due, currency: inv.currency, status: r.status });
+      if (r.status !== 'succeeded') return { settled: false, code: r.declineCode ?? r.status };
+      // The wallet carries what the account owes before tax; the payment settles that part of it.
+      const share = inv.totalMinor === 0n ? 0n : due - (inv.taxMinor * due) / inv.totalMinor;
+      if (share > 0n) {
+        await creditWallet(engine(), {
+          billingAccountId: inv.billingAccountId, amountMicros: minorToMicros(share, inv.currency), idempotencyKey: `${key}:wallet`,
+          actor: 'billing:collection', sourceRef: `invoice:${inv.id}`, kind: 'payment', details: { invoice: inv.number, paymentRef: r.paymentRef },
+        });
+      }
+      const after = await recordInvoicePayment(deps.db, inv.id, due);
+      return { settled: outstandingMinor(after) === 0n };
+    },
+
+    async invoiceStatus(input: { invoiceId: string }): Promise<{ settled: boolean; status: string }> {
+      const inv = (await findInvoice(deps.db, input.invoiceId))!;
+      return { settled: outstandingMinor(inv) === 0n, status: inv.status };
+    },
+
+    async invoiceDunningPolicy(): Promise<DunningTimetable> {
+      const p = await deps.db('dunning_policies').where({ id: 'default' }).first();
+      return {
+        reminderDays: p.reminder_days, lateFeeMinor: Number(p.late_fee_minor), lateFeeAfterDays: p.late_fee_after_days,
+        suspendAfterDays: p.suspend_after_days, terminateAfterDays: p.terminate_after_days,
+      };
+    },
+
+    async invoiceRemind(input: { invoiceId: string; day: number; final: boolean }): Promise<void> {
+      const inv = (await findInvoice(deps.db, input.invoiceId))!;
+      await publishEvents(deps.db, [{
+        key: `invoice-reminder:${inv.id}:${input.day}`, type: input.final ? 'suspension_warning' : 'payment_failed', billingAccountId: inv.billingAccountId,
+        payload: { invoiceId: inv.id, number: inv.number, amountMinor: outstandingMinor(inv).toString(), currency: inv.currency, day: input.day, graceDays: 0 },
+      }]);
+    },
+
+    async invoiceLateFee(input: { invoiceId: string; amountMinor: number; asOf: string }): Promise<void> {
+      const inv = (await findInvoice(deps.db, input.invoiceId))!;
+      await addInvoiceLine(deps.db, {
+        billingAccountId: inv.billingAccountId, asOf: input.asOf, kind: 'late_fee', description: `Late payment fee for invoice ${inv.number}`,
+        amountMinor: BigInt(input.amountMinor), sourceRef: `late-fee:${inv.id}`,
+      });
+    },
+
+    async invoiceSuspendLines(input: { invoiceId: string }): Promise<number> {
+      let n = 0;
+      for (const id of await linesOf(input.invoiceId, ['active'])) if ((await lifecycle.suspendForNonPayment(id)) === 'done') n++;
+      return n;
+    },
+
+    async invoiceResumeLines(input: { invoiceId: string }): Promise<number> {
+      let n = 0;
+      for (const id of await linesOf(input.invoiceId, ['suspended'])) if ((await lifecycle.resumeAfterPayment(id)) === 'done') n++;
+      return n;
+    },
+
+    async invoiceTerminateLines(input: { invoiceId: string }): Promise<number> {
+      let n = 0;
+      for (const id of await linesOf(input.invoiceId, ['active', 'suspended'])) if ((await lifecycle.terminateForNonPayment(id)) === 'done') n++;
+      return n;
+    },
+
+    /** Issues the open invoices whose period ended (a batch); the billing run then starts `invoice:<id>` for each. */
+    async billingRunIssueDue(input: { cycleDate: string; limit: number; afterId?: string }): Promise<string[]> {
+      const ids = await invoicesDue(deps.db, input.cycleDate, input.limit, input.afterId);
+      for (const id of ids) await issueInvoice(deps.db, id, { asOf: input.cycleDate });
+      return ids;
+    },
+  };
+}
+
+export type InvoiceActivities = ReturnType<typeof createInvoiceActivities>;
