@@ -15,6 +15,7 @@ import { createReconciliationRouter } from './graphql/reconciliation.schema';
 import type { GraphQLContext } from './graphql/builder';
 import { createEs2PlusNotificationRouter } from './es2plus/notifications.router';
 import { createPaymentWebhookRouter } from './webhooks/payments.router';
+import { createInvoiceDocumentRouter } from './graphql/billing.schema';
 import { createPaymentGateway, type PaymentGateway } from '../domain/payments';
 
 export interface AppDependencies {
@@ -152,6 +153,8 @@ export function createApp(deps: AppDependencies) {
   // (mounted before any router that parses bodies).
   const gateways = deps.paymentGateways ?? (() => { const g = createPaymentGateway(); return { [g.name]: g }; })();
   app.use(createPaymentWebhookRouter({ db, logger, gateways }));
+  // Readable invoices (HTML, printable to PDF) for finance and support API keys.
+  app.use(createInvoiceDocumentRouter({ db, resolveApiKey: deps.resolveApiKey }));
 
   app.use('/graphql', limitBody, authenticate, yoga as unknown as express.RequestHandler);
   // SM-DP+ → Operator (ES2+ HandleDownloadProgressInfo): signals the eSIM order workflows.

@@ -156,7 +156,7 @@ export function createChargingServer(deps: ChargingServerDeps): ChargingServer {
     if (invalid) {
       return sendProblem(res, { status: 400, title: TITLES[400], cause: invalid.cause, detail: 'the ChargingDataRequest is not valid', invalidParams: invalid.invalidParams });
     }
-    const mapped = kind === 'create' ? mapCreate(body, mapping) : mapUpdate(kind, ref, body, mapping);
+    const mapped = kind === 'create' ? mapCreate(body, mapping, raw) : mapUpdate(kind, ref, body, mapping, raw);
     if ('error' in mapped) {
       const e = mapped.error;
       return sendProblem(res, { status: e.status, title: TITLES[e.status] ?? 'Error', cause: e.cause, detail: e.detail, invalidParams: e.invalidParams });

@@ -54,7 +54,7 @@ export function subscriberKeyOf(body: Json): SubscriberKey | null {
   return null;
 }
 
-export function mapCreate(body: Json, options: MappingOptions): Mapped {
+export function mapCreate(body: Json, options: MappingOptions, rawText?: string): Mapped {
   if (typeof body.subscriberIdentifier !== 'string' && !body.pDUSessionChargingInformation?.userInformation?.servedGPSI) {
     return { error: { status: 400, cause: 'CHARGING_FAILED', detail: 'a create needs the subscriber', invalidParams: [{ param: '/subscriberIdentifier', reason: 'is required to charge' }] } };
   }
@@ -65,7 +65,7 @@ export function mapCreate(body: Json, options: MappingOptions): Mapped {
   const oneTimeEvent = body.oneTimeEvent === true ? (body.oneTimeEventType === 'PEC' ? 'PEC' : 'IEC') : undefined;
   return {
     op: {
-      kind: 'create', ref, sequenceNumber: body.invocationSequenceNumber, invocationTime: new Date(body.invocationTimeStamp), raw: body,
+      kind: 'create', ref, sequenceNumber: body.invocationSequenceNumber, invocationTime: new Date(body.invocationTimeStamp), raw: rawText ?? body,
       context: contextOf(body, options, true), units: unitsOf(body, options, oneTimeEvent !== undefined), nfConsumer: nf,
       subscriber, subscriberIdentifier: String(body.subscriberIdentifier ?? body.pDUSessionChargingInformation?.userInformation?.servedGPSI),
       oneTimeEvent,
@@ -73,10 +73,10 @@ export function mapCreate(body: Json, options: MappingOptions): Mapped {
   };
 }
 
-export function mapUpdate(kind: 'update' | 'release', ref: string, body: Json, options: MappingOptions): Mapped {
+export function mapUpdate(kind: 'update' | 'release', ref: string, body: Json, options: MappingOptions, rawText?: string): Mapped {
   return {
     op: {
-      kind, ref, sequenceNumber: body.invocationSequenceNumber, invocationTime: new Date(body.invocationTimeStamp), raw: body,
+      kind, ref, sequenceNumber: body.invocationSequenceNumber, invocationTime: new Date(body.invocationTimeStamp), raw: rawText ?? body,
       context: contextOf(body, options, false), units: unitsOf(body, options, false, kind === 'release'), nfConsumer: nfName(body),
     },
   };

@@ -5,6 +5,7 @@ import './customers.schema';
 import './subscribers.schema';
 import './reconciliation.schema';
 import './payments.schema';
+import './billing.schema';
 import './sims.schema';
 
 /** Code-first: types are declared once (Pothos) and the SDL is derived from them. */

@@ -40,6 +40,9 @@ export interface LoadReport {
   max: number;
   byKind: Record<string, number>;
   resultCodes: Record<string, number>;
+  /** All requests sent (warm-up included) and the CPU the load generator used for them. */
+  totalOps: number;
+  cpuMicros: number;
 }
 
 const BASE = '/nchf-convergedcharging/v3/chargingdata';
@@ -57,8 +60,11 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadReport> {
   const measureFrom = start + cfg.warmupMs;
   const stopAt = measureFrom + cfg.durationMs;
   let measuredOps = 0;
+  let totalOps = 0;
+  const cpu0 = process.cpuUsage();
 
   const record = (kind: string, t0: number, ok: boolean, detail?: string) => {
+    totalOps++;
     const t1 = performance.now();
     if (t0 < measureFrom || t1 > stopAt) return;
     measuredOps++;
@@ -171,7 +177,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadReport> {
   return {
     label: cfg.label, ops: measuredOps, opsPerSec: Math.round(measuredOps / (cfg.durationMs / 1000)), errors, errorSamples,
     p50: round(pct(0.5)), p90: round(pct(0.9)), p99: round(pct(0.99)), p999: round(pct(0.999)), max: round(n ? sorted[n - 1] : 0),
-    byKind, resultCodes,
+    byKind, resultCodes, totalOps, cpuMicros: (() => { const c = process.cpuUsage(cpu0); return c.user + c.system; })(),
   };
 }
 

@@ -37,6 +37,32 @@ import { apiKeyAuthenticator } from '../../api/charging/main';
 import { population, seedPopulation } from './seed';
 import type { LoadConfig, LoadReport } from './loadgen';
 
+/** CPU time (ms) of a PostgreSQL server: its postmaster and every process it forked. */
+function pgCpuMs(postmasterPid: number | null): number {
+  if (!postmasterPid) return 0;
+  let total = 0;
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pid) === postmasterPid || Number(f[1]) === postmasterPid) total += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return total * (1000 / 100);
+}
+
+async function postmasterPid(db: ReturnType<typeof createDatabase>): Promise<number | null> {
+  try {
+    const dir = (await db.raw('SHOW data_directory')).rows[0].data_directory as string;
+    return Number(fs.readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return null; // remote server or no permission: PostgreSQL's CPU is not reported
+  }
+}
+
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const uptime = () => {
@@ -147,7 +173,16 @@ async function main(): Promise<void> {
       hotFamilies: env('BENCH_HOT_FAMILIES', 20), hotShare: env('BENCH_HOT_SHARE', 0.05),
     };
     log(`charging: ${connections} connections, ${warmupMs / 1000} s warm-up, ${durationMs / 1000} s measured…`);
+    const pgPid = await postmasterPid(db);
+    const cpu0 = process.cpuUsage();
+    const pg0 = pgCpuMs(pgPid);
+    const ops0 = engine.stats().operations;
     const charging = await runLoadgen({ ...load, port, durationMs, label: 'charging' });
+    const cpu = process.cpuUsage(cpu0);
+    const ops = Math.max(1, engine.stats().operations - ops0);
+    const pg1 = pgCpuMs(pgPid);
+    if (process.env.BENCH_DEBUG) log(`debug: postmaster ${pgPid}, postgres cpu ${pg0} → ${pg1} ms`);
+    log(`cpu per operation (whole run incl. warm-up, ${ops} operations): server ${((cpu.user + cpu.system) / ops).toFixed(0)} µs, postgres ${pgPid ? ((pg1 - pg0) * 1000 / ops).toFixed(0) : '?'} µs, load generator ${(charging.cpuMicros / Math.max(1, charging.totalOps)).toFixed(0)} µs`);
     const loadDuring = uptime();
     log(`charging: ${JSON.stringify(charging)}`);
     log(`engine: ${batches.n} batches, ${(batches.ops / Math.max(1, batches.n)).toFixed(1)} operations per batch on average, ${(batches.ms / Math.max(1, batches.n)).toFixed(2)} ms per batch; ${JSON.stringify(engine.stats())}`);

@@ -534,14 +534,18 @@ class BatchDecision {
       if (amount > 0n) this.post(this.system(`revenue:${sub.currency}`), sub.currency, amount);
     }
     const key = usageEntryKey(op.ref, op.sequenceNumber);
-    const line = {
-      ratingGroup: r.ratingGroup, service: r.service, zone: r.zone, destination: r.destination,
-      localSequenceNumber: used.localSequenceNumber ?? null, usedUnits: used.units.toString(),
-      startedAt: new Date(startedAt).toISOString(), endedAt: new Date(endedAt).toISOString(),
-      rating: r.decision, fromBuckets,
-      fromMoney: { pricedUnits: remaining.toString(), segmentUnits: r.segmentUnits.toString(), amountMicros: amount.toString(), sources: fromMoney },
-      unchargedMicros: uncharged.toString(),
+    // Only what explains the charge; empty parts are left out.
+    const line: Record<string, unknown> = {
+      ratingGroup: r.ratingGroup, service: r.service, zone: r.zone, usedUnits: used.units.toString(),
+      startedAt: new Date(startedAt).toISOString(), endedAt: new Date(endedAt).toISOString(), rating: r.decision,
     };
+    if (r.destination !== null) line.destination = r.destination;
+    if (used.localSequenceNumber !== undefined) line.localSequenceNumber = used.localSequenceNumber;
+    if (fromBuckets.length > 0) line.fromBuckets = fromBuckets;
+    if (remaining > 0n) {
+      line.fromMoney = { pricedUnits: remaining.toString(), segmentUnits: r.segmentUnits.toString(), amountMicros: amount.toString(), sources: fromMoney };
+    }
+    if (uncharged > 0n) line.unchargedMicros = uncharged.toString();
     this.lines.push(line);
     this.out.ratedUsage.push({
       entryKey: key, ref: op.ref, sequenceNumber: op.sequenceNumber, ratingGroup: r.ratingGroup, serviceId: used.serviceId ?? null,
@@ -591,8 +595,9 @@ class BatchDecision {
         actor: op.nfConsumer ? `nf:${op.nfConsumer}` : 'nf:unknown', reason: null,
         details: {
           kind: 'usage', operation, chargingDataRef: op.ref, invocationSequenceNumber: op.sequenceNumber,
-          subscriber: { id: sub.id, msisdn: sub.msisdn, imsi: sub.imsi, billingAccountId: sub.billingAccountId },
-          request: op.raw, lines: this.lines, balances: this.balanceSnapshot(),
+          subscriberId: sub.id,
+          // The request verbatim (JSON text): exact for audit, and one scalar for jsonb to store.
+          request: typeof op.raw === 'string' ? op.raw : JSON.stringify(op.raw), lines: this.lines, balances: this.balanceSnapshot(),
         },
         occurredAt: op.invocationTime.getTime(), postings: [...this.postings.values()],
       });
@@ -694,11 +699,13 @@ class BatchDecision {
     return id;
   }
 
-  private balanceSnapshot(): Record<string, { kind: string; before: string; after: string; reservedBefore: string; reservedAfter: string }> {
-    const snap: Record<string, { kind: string; before: string; after: string; reservedBefore: string; reservedAfter: string }> = {};
+  /** Balances before and after the operation of every account it moved (holds are not ledger
+   * movements and are left out). */
+  private balanceSnapshot(): Record<string, { kind: string; before: string; after: string }> {
+    const snap: Record<string, { kind: string; before: string; after: string }> = {};
     for (const [id, t] of this.touches) {
       const cur = t.kind === 'bucket' ? this.buckets.get(id)! : this.walletsById.get(id)!;
-      snap[id] = { kind: t.kind, before: t.before.toString(), after: cur.balance.toString(), reservedBefore: t.reservedBefore.toString(), reservedAfter: cur.reserved.toString() };
+      if (cur.balance !== t.before) snap[id] = { kind: t.kind, before: t.before.toString(), after: cur.balance.toString() };
     }
     return snap;
   }

@@ -164,7 +164,7 @@ describe('charging engine (real PostgreSQL)', () => {
     const entries = await t.db('journal_entries').where('source_ref', 'like', `chargingdata/${c.ref}/%`).orderBy('id');
     expect(entries).toHaveLength(2);
     const details = entries[0].details;
-    expect(details.request).toEqual({ sequenceNumber: 1 });
+    expect(JSON.parse(details.request)).toEqual({ sequenceNumber: 1 });
     expect(details.lines[0]).toMatchObject({ usedUnits: '4000000', fromBuckets: [{ bucket: b.id, units: '3000000' }], fromMoney: { pricedUnits: '1000000', amountMicros: '5000' } });
     expect(details.lines[0].rating).toMatchObject({ service: 'data', zone: 'home', priceSource: 'base' });
     expect(details.balances[b.id]).toMatchObject({ before: '3000000', after: '0' });

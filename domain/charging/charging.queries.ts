@@ -125,7 +125,8 @@ export interface ChargeExplanation {
     occurredAt: Date;
     recordedAt: Date;
   };
-  /** The request as the network sent it (usage charges), or the operation's own details. */
+  /** The request as the network sent it (usage charges; kept verbatim as JSON text in the journal,
+   * parsed here), or the operation's own details. */
   request: unknown;
   /** Per reported usage: units, zone, the rating decision (tariff entry, time band, promotion,
    * rate), which buckets gave how many units, how much money was charged and from where. */
@@ -162,7 +163,7 @@ export async function explainCharge(db: Knex, journalEntryId: string): Promise<C
   const { request, lines, balances, ...rest } = details;
   return {
     entry: { id: String(e.id), entryType: e.entry_type, sourceRef: e.source_ref, actor: e.actor, reason: e.reason, occurredAt: e.occurred_at, recordedAt: e.recorded_at },
-    request: request ?? rest,
+    request: typeof request === 'string' ? JSON.parse(request) : (request ?? rest),
     lines: Array.isArray(lines) ? lines : [],
     postings: postings.map((p: Record<string, string>) => ({ ledgerAccountId: String(p.ledger_account_id), code: p.code, kind: p.kind, unit: p.unit, amount: BigInt(p.amount) })),
     balances: Object.entries((balances ?? {}) as Record<string, { kind: string; before: string; after: string }>).map(([id, b]) => ({

@@ -7,7 +7,7 @@
  *  - one statement that writes everything the batch decided.
  *
  * All statements have a fixed text and are prepared once per connection. Rows travel as one JSON
- * document per table (`jsonb_to_recordset` on the server): one native JSON.stringify in Node, no
+ * document per table (`json_to_recordset` on the server): one native JSON.stringify in Node, no
  * per-element escaping; PostgreSQL validates it as `json` and converts only the columns it stores
  * as jsonb.
  *
@@ -257,14 +257,14 @@ sn AS (
                                  state, last_sequence_number, reservations, held_account_ids, expires_at, created_at, updated_at, released_at)
   SELECT x.ref, x.sub, x.acct, x.ident, x.msisdn, x.imsi, x.nf, x.state, x.seq, x.res, x.held, x.exp, $12::timestamptz, $12::timestamptz, x.rel
     FROM json_to_recordset($7::json) x(ref text, sub uuid, acct uuid, ident text, msisdn text, imsi text, nf text, state text, seq bigint,
-                                         res jsonb, held bigint[], exp timestamptz, rel timestamptz)
+                                         res json, held bigint[], exp timestamptz, rel timestamptz)
    ORDER BY x.ref
   RETURNING 1),
 su AS (
   UPDATE charging_sessions cs
      SET state = x.state, last_sequence_number = x.seq, reservations = x.res, held_account_ids = x.held,
          expires_at = x.exp, updated_at = $12::timestamptz, released_at = x.rel
-    FROM json_to_recordset($8::json) x(ref text, state text, seq bigint, res jsonb, held bigint[], exp timestamptz, rel timestamptz)
+    FROM json_to_recordset($8::json) x(ref text, state text, seq bigint, res json, held bigint[], exp timestamptz, rel timestamptz)
    WHERE cs.charging_data_ref = x.ref
   RETURNING 1),
 xe AS MATERIALIZED (
@@ -293,7 +293,7 @@ ru AS (
 rq AS (
   INSERT INTO charging_requests (charging_data_ref, invocation_sequence_number, operation, http_status, response, journal_entry_id, received_at, recorded_at)
   SELECT x.ref, x.seq, x.op, x.status, x.resp, je.id, x.at, $12::timestamptz
-    FROM json_to_recordset($11::json) x(ref text, seq bigint, op text, status smallint, resp jsonb, k text, at timestamptz)
+    FROM json_to_recordset($11::json) x(ref text, seq bigint, op text, status smallint, resp json, k text, at timestamptz)
     LEFT JOIN je ON je.idempotency_key = x.k
   RETURNING 1),
 ev AS (

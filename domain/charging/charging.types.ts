@@ -55,8 +55,9 @@ interface RequestBase {
   ref: string;
   sequenceNumber: number;
   invocationTime: Date;
-  /** The request as received, kept in the journal for the "explain this charge" trail. */
-  raw: unknown;
+  /** The request as received — ideally the body's exact JSON text — kept verbatim in the
+   * journal entry (`details.request`, a JSON string) for the "explain this charge" trail. */
+  raw: string | unknown;
   context: UsageContextInput;
   units: UnitUsage[];
   /** NF consumer name or FQDN, recorded as the journal entry's actor. */

@@ -34,8 +34,8 @@ export async function verifyBalances(db: Knex, options: { limit?: number } = {})
     const holds = `
       SELECT (h->>0)::bigint AS account, sum((h->>2)::bigint) AS held
         FROM charging_sessions cs
-        CROSS JOIN LATERAL jsonb_array_elements(cs.reservations) r
-        CROSS JOIN LATERAL jsonb_array_elements(r->'holds') h
+        CROSS JOIN LATERAL json_array_elements(cs.reservations) r
+        CROSS JOIN LATERAL json_array_elements(r->'holds') h
        WHERE cs.expires_at IS NOT NULL
        GROUP BY 1`;
     const posted = `SELECT ledger_account_id, sum(amount) AS total FROM postings GROUP BY ledger_account_id`;
