@@ -15,7 +15,7 @@
  * dev server (in-memory). Prints one JSON line on stdout:
  *   {"bench":"lifecycle","activations_per_s":…,"p50_ms":…,"p99_ms":…,"errors":…}
  * Knobs: BENCH_ACTIVATIONS (600), BENCH_CONCURRENCY (60), BENCH_WARMUP (40), BENCH_DEVICE_DELAY_MS (5),
- * BENCH_KEEP_DATA.
+ * BENCH_WORKFLOW_THREADS (1), BENCH_KEEP_DATA.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     const worker = await createWorker({
       connection: nativeConnection, namespace: 'default', taskQueue, db, logger: createLogger({ level: 'silent' }), es2plus,
       workflowBundle: await bundleWorkflows(),
-      extra: { maxConcurrentActivityTaskExecutions: 200, maxConcurrentWorkflowTaskExecutions: 100, maxCachedWorkflows: 4000 },
+      extra: { maxConcurrentActivityTaskExecutions: 200, maxConcurrentWorkflowTaskExecutions: 100, maxCachedWorkflows: 4000, maxConcurrentLocalActivityExecutions: 200, workflowThreadPoolSize: env('BENCH_WORKFLOW_THREADS', 1) },
     });
     const running = worker.run();
     stops.push(async () => {
