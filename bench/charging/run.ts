@@ -17,7 +17,8 @@
  * Knobs: BENCH_SUBSCRIBERS, BENCH_DURATION_S (20), BENCH_WARMUP_S (5), BENCH_ECHO_DURATION_S (10),
  * BENCH_CONNECTIONS (64), BENCH_CONCURRENCY (parallel batches, 4), BENCH_MAX_BATCH (256),
  * BENCH_HOT_FAMILIES (20), BENCH_HOT_SHARE (0.05), BENCH_KEEP_DATA (keep the embedded data dir),
- * BENCH_REUSE_RUN (with DATABASE_URL: reuse the population of an earlier run instead of loading).
+ * BENCH_REUSE_RUN (with DATABASE_URL: reuse the population of an earlier run instead of loading),
+ * BENCH_PROFILE (write a CPU profile of the server process during the charging run to this file).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -25,6 +26,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execSync, fork } from 'node:child_process';
+import inspector from 'node:inspector';
 import { Client, Pool } from 'pg';
 import { createDatabase, migrateToLatest } from '../../platform/database';
 import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../platform/embedded-postgres';
@@ -177,8 +179,20 @@ async function main(): Promise<void> {
     const cpu0 = process.cpuUsage();
     const pg0 = pgCpuMs(pgPid);
     const ops0 = engine.stats().operations;
+    const profiler = process.env.BENCH_PROFILE ? new inspector.Session() : null;
+    if (profiler) {
+      profiler.connect();
+      await new Promise<void>((r) => profiler.post('Profiler.enable', () => profiler.post('Profiler.start', () => r())));
+    }
     const charging = await runLoadgen({ ...load, port, durationMs, label: 'charging' });
     const cpu = process.cpuUsage(cpu0);
+    if (profiler) {
+      await new Promise<void>((r) => profiler.post('Profiler.stop', (err, res) => {
+        if (!err) fs.writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(res.profile));
+        r();
+      }));
+      profiler.disconnect();
+    }
     const ops = Math.max(1, engine.stats().operations - ops0);
     const pg1 = pgCpuMs(pgPid);
     if (process.env.BENCH_DEBUG) log(`debug: postmaster ${pgPid}, postgres cpu ${pg0} → ${pg1} ms`);

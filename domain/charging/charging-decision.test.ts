@@ -90,6 +90,21 @@ describe('charging decisions (pure)', () => {
     expect(w.reserved).toBe(0n);
   });
 
+  test('usage is charged at the granted rate even when the tariff changes mid-session, and the journal says so', () => {
+    const first = decideBatch(input([create('s1', 10, 10n * MB)], { wallets: [wallet({ balance: 1_000_000n })] }));
+    const session = first.sessions[0];
+    const w = wallet({ balance: 1_000_000n, reserved: first.walletDeltas[0].reserved });
+    const dearer = parseTariff({ ...PREPAID_EXAMPLE_TARIFF, rates: PREPAID_EXAMPLE_TARIFF.rates.map((r) => (r.service === 'data' && r.zone === 'home' ? { ...r, priceMicros: '50000' } : r)) });
+    const same = decideBatch(input([update('s1', 1, 10, 2n * MB)], { sessions: new Map([['s1', session]]), wallets: [w] }));
+    const changed = decideBatch(input([update('s1', 1, 10, 2n * MB)], { sessions: new Map([['s1', session]]), wallets: [w], tariffs: new Map([['plan-1', dearer]]) }));
+    // 2 MB at the granted 0.5 cent/MB = 1 cent, in both cases
+    expect(same.walletDeltas[0].balance).toBe(-10_000n);
+    expect(changed.walletDeltas[0].balance).toBe(-10_000n);
+    const line = (o: typeof same) => (o.entries[0].details.lines as { rating: Record<string, unknown> }[])[0].rating;
+    expect(line(same)).toMatchObject({ priceSource: 'base', basePriceMicros: '5000', matched: { zone: 'home' } });
+    expect(line(changed)).toEqual({ rate: { priceMicros: '5000', perUnits: '1000000', initialIncrement: '100000', subsequentIncrement: '100000' }, note: expect.stringMatching(/tariff changed/) });
+  });
+
   test('money buckets pay before the wallet', () => {
     const out = decideBatch(input([{ ...create('sms', 30, 1n, { oneTimeEvent: 'IEC' }) }], {
       buckets: [bucket('bonus', { service: 'money', unit: 'EUR', initial: 30_000n, balance: 30_000n })], wallets: [wallet({ balance: 1_000_000n })],

@@ -20,7 +20,7 @@
  * Money never passes a limit here: what a grant can cost is held; usage reported beyond the grant
  * is charged only as far as the balances go, and the rest is recorded as `uncharged`.
  */
-import { billableUnits, priceOf, rateFromDecision, selectRate, unitsAffordable, type RatingDecision } from './rating';
+import { billableUnits, priceOf, selectRate, unitsAffordable, type Rate, type RatingDecision } from './rating';
 import type { Service, Tariff } from './tariff.types';
 import type { ChargingPolicy } from './charging-policy';
 import type {
@@ -414,7 +414,8 @@ class BatchDecision {
       // A new rating segment: increments restart at the new rate.
       r.zone = fresh.zone;
       r.destination = fresh.destination;
-      r.decision = fresh.decision;
+      r.rate = fresh.rate;
+      r.ratedAt = fresh.ratedAt;
       r.segmentUnits = 0n;
       r.segmentMicros = 0n;
     }
@@ -430,7 +431,7 @@ class BatchDecision {
     const sel = selectRate(tariff, { service, zone, destination: dest ?? undefined, startedAt: new Date(start) });
     if (sel.status !== 'selected') return { resultCode: 'RATING_FAILED', ratingGroup };
     return {
-      ratingGroup, service, zone, destination: sel.decision.destination, decision: sel.decision, holds: [], granted: 0n,
+      ratingGroup, service, zone, destination: sel.decision.destination, rate: sel.rate, ratedAt: start, holds: [], granted: 0n,
       segmentUnits: 0n, segmentMicros: 0n, usedTotal: 0n, expiresAt: null, sliceStart: start,
     };
   }
@@ -452,8 +453,8 @@ class BatchDecision {
       addHold(r.holds, b.id, 'bucket', take);
       remaining -= take;
     }
-    if (remaining > 0n && r.decision) {
-      const rate = rateFromDecision(r.decision);
+    if (remaining > 0n && r.rate) {
+      const rate = r.rate;
       const money = this.moneySources(sub);
       const free = money.reduce((s, m) => s + m.free, 0n);
       const affordable = unitsAffordable(rate, r.segmentMicros + free);
@@ -487,8 +488,8 @@ class BatchDecision {
   private available(sub: SubscriberInfo, r: Reservation, wanted: bigint): bigint {
     let total = 0n;
     for (const b of this.unitBuckets(sub, r.service)) total += max0(b.balance - b.reserved);
-    if (total >= wanted || !r.decision) return min(total, wanted);
-    const rate = rateFromDecision(r.decision);
+    if (total >= wanted || !r.rate) return min(total, wanted);
+    const rate = r.rate;
     const free = this.moneySources(sub).reduce((s, m) => s + m.free, 0n);
     const affordable = unitsAffordable(rate, free);
     return affordable === 'unlimited' ? wanted : min(wanted, total + affordable);
@@ -518,8 +519,8 @@ class BatchDecision {
     let amount = 0n;
     let uncharged = 0n;
     const fromMoney: { account: string; kind: string; micros: string }[] = [];
-    if (remaining > 0n && r.decision) {
-      const rate = rateFromDecision(r.decision);
+    if (remaining > 0n && r.rate) {
+      const rate = r.rate;
       const total = r.segmentUnits + remaining;
       const price = priceOf(rate, billableUnits(rate, total));
       const cost = price - r.segmentMicros;
@@ -537,7 +538,7 @@ class BatchDecision {
     // Only what explains the charge; empty parts are left out.
     const line: Record<string, unknown> = {
       ratingGroup: r.ratingGroup, service: r.service, zone: r.zone, usedUnits: used.units.toString(),
-      startedAt: new Date(startedAt).toISOString(), endedAt: new Date(endedAt).toISOString(), rating: r.decision,
+      startedAt: new Date(startedAt).toISOString(), endedAt: new Date(endedAt).toISOString(), rating: this.ratingOf(sub, r),
     };
     if (r.destination !== null) line.destination = r.destination;
     if (used.localSequenceNumber !== undefined) line.localSequenceNumber = used.localSequenceNumber;
@@ -557,6 +558,30 @@ class BatchDecision {
   }
 
   private lines: Record<string, unknown>[] = [];
+
+  /** The rating decision behind a reservation's rate, for the journal: derived again from the
+   * tariff for the instant the rate was selected. Should the tariff have changed since the grant,
+   * the usage is still charged at the granted rate, and the journal says so. */
+  private ratingOf(sub: SubscriberInfo, r: Reservation): Record<string, unknown> | null {
+    if (!r.rate) return null;
+    const key = `${sub.planId}|${r.service}|${r.zone}|${r.destination ?? ''}|${r.ratedAt}`;
+    const hit = this.ratings.get(key);
+    if (hit) return hit;
+    const tariff = sub.planId ? this.input.tariffs.get(sub.planId) : undefined;
+    const sel = tariff ? selectRate(tariff, { service: r.service, zone: r.zone, destination: r.destination ?? undefined, startedAt: new Date(r.ratedAt) }) : null;
+    let rating: Record<string, unknown>;
+    if (sel && sel.status === 'selected' && sameRate(sel.rate, r.rate)) {
+      // Fields the line already states (service, zone, destination) are left out.
+      const { service: _s, zone: _z, destination: _d, timeBand, promotion, ...rest } = sel.decision;
+      rating = { ...rest, ...(timeBand ? { timeBand } : {}), ...(promotion ? { promotion } : {}) };
+    } else {
+      rating = { rate: rateJson(r.rate), note: 'the tariff changed after the grant; charged at the granted rate' };
+    }
+    this.ratings.set(key, rating);
+    return rating;
+  }
+
+  private readonly ratings = new Map<string, Record<string, unknown>>();
 
   private releaseHolds(r: Reservation): void {
     for (const h of r.holds) {
@@ -752,6 +777,14 @@ interface MoneySource {
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
+
+function sameRate(a: Rate, b: Rate): boolean {
+  return a.priceMicros === b.priceMicros && a.perUnits === b.perUnits && a.initialIncrement === b.initialIncrement && a.subsequentIncrement === b.subsequentIncrement;
+}
+
+function rateJson(r: Rate): RatingDecision['rate'] {
+  return { priceMicros: r.priceMicros.toString(), perUnits: r.perUnits.toString(), initialIncrement: r.initialIncrement.toString(), subsequentIncrement: r.subsequentIncrement.toString() };
+}
 
 function consumptionOrder(a: BucketState, b: BucketState): number {
   if (a.priority !== b.priority) return a.priority - b.priority;

@@ -166,7 +166,7 @@ describe('charging engine (real PostgreSQL)', () => {
     const details = entries[0].details;
     expect(JSON.parse(details.request)).toEqual({ sequenceNumber: 1 });
     expect(details.lines[0]).toMatchObject({ usedUnits: '4000000', fromBuckets: [{ bucket: b.id, units: '3000000' }], fromMoney: { pricedUnits: '1000000', amountMicros: '5000' } });
-    expect(details.lines[0].rating).toMatchObject({ service: 'data', zone: 'home', priceSource: 'base' });
+    expect(details.lines[0]).toMatchObject({ service: 'data', zone: 'home', rating: { priceSource: 'base', currency: 'EUR', matched: { zone: 'home', destinationPrefix: null } } });
     expect(details.balances[b.id]).toMatchObject({ before: '3000000', after: '0' });
     expect(details.balances[line.walletId]).toMatchObject({ before: '1000000', after: '995000' });
   });

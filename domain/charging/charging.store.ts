@@ -17,7 +17,6 @@
  * other in a cycle.
  */
 import type { PoolClient } from 'pg';
-import type { RatingDecision } from './rating';
 import type {
   BucketState,
   ChargingDataResponse,
@@ -395,7 +394,9 @@ interface ReservationJson {
   service: Reservation['service'];
   zone: string;
   destination: string | null;
-  decision: RatingDecision | null;
+  /** [priceMicros, perUnits, initialIncrement, subsequentIncrement] */
+  rate: [string, string, string, string] | null;
+  ratedAt: number;
   holds: [string, Hold['kind'], string][];
   granted: string;
   segmentUnits: string;
@@ -412,7 +413,9 @@ export function encodeSession(s: SessionState): { reservations: ReservationJson[
     for (const h of r.holds) held.add(h.account);
     if (r.expiresAt !== null && r.holds.length > 0 && (expiresAt === null || r.expiresAt < expiresAt)) expiresAt = r.expiresAt;
     return {
-      ratingGroup: r.ratingGroup, service: r.service, zone: r.zone, destination: r.destination, decision: r.decision,
+      ratingGroup: r.ratingGroup, service: r.service, zone: r.zone, destination: r.destination,
+      rate: r.rate ? [r.rate.priceMicros.toString(), r.rate.perUnits.toString(), r.rate.initialIncrement.toString(), r.rate.subsequentIncrement.toString()] : null,
+      ratedAt: r.ratedAt,
       holds: r.holds.map((h) => [h.account, h.kind, h.amount.toString()]), granted: r.granted.toString(),
       segmentUnits: r.segmentUnits.toString(), segmentMicros: r.segmentMicros.toString(), usedTotal: r.usedTotal.toString(),
       expiresAt: r.expiresAt, sliceStart: r.sliceStart,
@@ -423,7 +426,9 @@ export function encodeSession(s: SessionState): { reservations: ReservationJson[
 
 export function decodeReservations(json: unknown): Reservation[] {
   return (json as ReservationJson[]).map((r) => ({
-    ratingGroup: r.ratingGroup, service: r.service, zone: r.zone, destination: r.destination, decision: r.decision,
+    ratingGroup: r.ratingGroup, service: r.service, zone: r.zone, destination: r.destination,
+    rate: r.rate ? { priceMicros: BigInt(r.rate[0]), perUnits: BigInt(r.rate[1]), initialIncrement: BigInt(r.rate[2]), subsequentIncrement: BigInt(r.rate[3]) } : null,
+    ratedAt: r.ratedAt,
     holds: r.holds.map(([account, kind, amount]) => ({ account, kind, amount: BigInt(amount) })), granted: BigInt(r.granted),
     segmentUnits: BigInt(r.segmentUnits), segmentMicros: BigInt(r.segmentMicros), usedTotal: BigInt(r.usedTotal),
     expiresAt: r.expiresAt, sliceStart: r.sliceStart,

@@ -9,7 +9,7 @@
  * MultipleUnitInformation, ResultCode), because the engine is the CHF behind that API and a
  * retransmitted request must get the stored first answer byte for byte.
  */
-import type { RatingDecision } from './rating';
+import type { Rate } from './rating';
 import type { Service } from './tariff.types';
 import type { SubscriberState } from '../subscribers/subscriber-lifecycle';
 
@@ -208,8 +208,10 @@ export interface Reservation {
   service: Service;
   zone: string;
   destination: string | null;
-  /** The rate the current grant was priced at; usage is charged at it. */
-  decision: RatingDecision | null;
+  /** The rate the current grant was priced at (usage is charged at it), and the instant it was
+   * selected for; the full rating decision is derived again from the tariff for the journal. */
+  rate: Rate | null;
+  ratedAt: number;
   holds: Hold[];
   granted: bigint;
   /** Units priced from money since the decision took effect, and their price (cumulative, so that
