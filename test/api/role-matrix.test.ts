@@ -5,9 +5,7 @@ import {
 import { buildSchema } from '../../api/graphql/schema';
 import { operationRoles } from '../../api/graphql/builder';
 import { ROLES } from '../../domain/access/roles';
-import { createTestDatabase } from '../support/services';
-import { startTestWorker } from '../support/temporal';
-import { buildTestApi } from './support';
+import { useApiTestStack } from './support';
 
 /** A value of the right shape for any input type, so every operation can be called by every role. */
 function sampleValue(type: GraphQLInputType): unknown {
@@ -33,18 +31,7 @@ function operationDocument(kind: 'query' | 'mutation', field: GraphQLField<unkno
 }
 
 describe('role matrix: every operation declares its roles, and they are enforced', () => {
-  let t: Awaited<ReturnType<typeof createTestDatabase>>;
-  let temporal: Awaited<ReturnType<typeof startTestWorker>>;
-  let api: Awaited<ReturnType<typeof buildTestApi>>;
-  beforeAll(async () => {
-    t = await createTestDatabase();
-    temporal = await startTestWorker(t.db);
-    api = await buildTestApi(t.db, temporal.client, temporal.taskQueue);
-  });
-  afterAll(async () => {
-    await temporal.stop();
-    await t.drop();
-  });
+  const stack = useApiTestStack();
 
   const schema = buildSchema();
   const operations = [
@@ -62,7 +49,7 @@ describe('role matrix: every operation declares its roles, and they are enforced
   test.each(cases)('%s as %s', async (name, role, o) => {
     const allowed = operationRoles.get(name)!.includes(role);
     const { query, variables } = operationDocument(o.kind, o.field);
-    const res = await api.gql(role, query, variables);
+    const res = await stack.api.gql(role, query, variables);
     const codes = (res.body.errors ?? []).map((e: { extensions?: { code?: string } }) => e.extensions?.code);
     if (allowed) {
       expect(codes).not.toContain('FORBIDDEN');

@@ -7,6 +7,8 @@ import { ROLES, type Role } from '../../domain/access/roles';
 import { loadConfig } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
 import { createMetrics } from '../../platform/metrics';
+import { createTestDatabase } from '../support/services';
+import { startTestWorker } from '../support/temporal';
 
 /** The real Express app over a real database and Temporal, with one API key per role. */
 export async function buildTestApi(db: Knex, temporal: Client, taskQueue: string, env: Record<string, string> = {}) {
@@ -31,4 +33,23 @@ export async function buildTestApi(db: Knex, temporal: Client, taskQueue: string
     return r.send({ query, variables });
   };
   return { app, keys, gql, config };
+}
+
+/** A database, a worker and the API for one test file, set up in beforeAll and torn down in afterAll. */
+export function useApiTestStack() {
+  const stack = {} as {
+    t: Awaited<ReturnType<typeof createTestDatabase>>;
+    temporal: Awaited<ReturnType<typeof startTestWorker>>;
+    api: Awaited<ReturnType<typeof buildTestApi>>;
+  };
+  beforeAll(async () => {
+    stack.t = await createTestDatabase();
+    stack.temporal = await startTestWorker(stack.t.db);
+    stack.api = await buildTestApi(stack.t.db, stack.temporal.client, stack.temporal.taskQueue);
+  });
+  afterAll(async () => {
+    await stack.temporal?.stop();
+    await stack.t?.drop();
+  });
+  return stack;
 }
