@@ -1,7 +1,7 @@
 /** Activities of the invoice and dunning workflow `invoice:<id>`. */
 import type { Knex } from 'knex';
 import type { ChargingEngine } from '../domain/charging/charging-engine';
-import { createPaymentGateway, type PaymentGateway } from '../domain/payments';
+import { processPaymentGateway, type PaymentGateway } from '../domain/payments';
 import { findPaymentMethod, recordPayment } from '../domain/payments/top-ups.repository';
 import { addInvoiceLine, findInvoice, invoicesDue, issueInvoice, outstandingMinor, recordInvoicePayment } from '../domain/billing/invoices.repository';
 import { creditWallet } from '../domain/ledger/wallet-operations';
@@ -22,7 +22,7 @@ export interface InvoiceActivityDeps {
 export function createInvoiceActivities(deps: InvoiceActivityDeps) {
   const engine = engineFor(deps);
   let gateway = deps.paymentGateway;
-  const gw = () => (gateway ??= createPaymentGateway());
+  const gw = () => (gateway ??= processPaymentGateway());
   const lifecycle = deps.lifecycle ?? temporalLifecyclePort;
   const linesOf = async (invoiceId: string, states: string[]) => {
     const inv = (await findInvoice(deps.db, invoiceId))!;

@@ -4,7 +4,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import type { ChargingEngine } from '../domain/charging/charging-engine';
-import { createPaymentGateway, type PaymentGateway } from '../domain/payments';
+import { processPaymentGateway, type PaymentGateway } from '../domain/payments';
 import { findPaymentMethod, findTopUp, recordPayment, updateTopUp, type TopUp } from '../domain/payments/top-ups.repository';
 import { creditWallet } from '../domain/ledger/wallet-operations';
 import { minorToMicros } from '../domain/ledger/money';
@@ -28,7 +28,7 @@ export type CaptureOutcome =
 export function createPaymentActivities(deps: PaymentActivityDeps) {
   const engine = engineFor(deps);
   let gateway = deps.paymentGateway;
-  const gw = () => (gateway ??= createPaymentGateway());
+  const gw = () => (gateway ??= processPaymentGateway());
 
   async function topUp(key: string): Promise<TopUp> {
     const t = await findTopUp(deps.db, key);

@@ -16,7 +16,7 @@ import type { GraphQLContext } from './graphql/builder';
 import { createEs2PlusNotificationRouter } from './es2plus/notifications.router';
 import { createPaymentWebhookRouter } from './webhooks/payments.router';
 import { createInvoiceDocumentRouter } from './graphql/billing.schema';
-import { createPaymentGateway, type PaymentGateway } from '../domain/payments';
+import { processPaymentGateway, type PaymentGateway } from '../domain/payments';
 
 export interface AppDependencies {
   config: Config;
@@ -151,7 +151,7 @@ export function createApp(deps: AppDependencies) {
   app.use('/reconciliation', createReconciliationRouter({ db: deps.db, resolveApiKey: deps.resolveApiKey }));
   // Payment gateway → us: signed events on the raw body, applied once per event id
   // (mounted before any router that parses bodies).
-  const gateways = deps.paymentGateways ?? (() => { const g = createPaymentGateway(); return { [g.name]: g }; })();
+  const gateways = deps.paymentGateways ?? (() => { const g = processPaymentGateway(); return { [g.name]: g }; })();
   app.use(createPaymentWebhookRouter({ db, logger, gateways }));
   // Readable invoices (HTML, printable to PDF) for finance and support API keys.
   app.use(createInvoiceDocumentRouter({ db, resolveApiKey: deps.resolveApiKey }));

@@ -10,6 +10,7 @@ import { startInfrastructure, ComponentStartError } from '../platform/dev-stack'
 import { bundleWorkflows, createWorker } from '../worker';
 import { ensureBillingRunSchedule } from '../activities/billing-run.schedule';
 import { startNotificationLoop } from '../activities/notification.background';
+import { runBillingDemo } from './demo/billing-demo';
 import { startApiServer } from '../api/server';
 import { createApiKey, roleForApiKey } from '../domain/access/api-keys.repository';
 import { seedDemoData, seedDemoLines } from './demo/demo-data';
@@ -96,6 +97,10 @@ async function main(): Promise<void> {
     logger.info(`daily billing run schedule: ${await ensureBillingRunSchedule(stack.temporal, config.temporal.taskQueue)}`);
     const notifications = startNotificationLoop({ db: stack.db, logger, temporal: stack.temporal, taskQueue: config.temporal.taskQueue });
     stack.onStop(() => notifications.stop());
+    const billingDemo = await runBillingDemo(stack.db, stack.temporal, config.temporal.taskQueue).catch((err) => {
+      logger.warn({ err }, 'billing demo skipped');
+      return {} as Awaited<ReturnType<typeof runBillingDemo>>;
+    });
     const key = await developmentAdminKey(stack.db, config.embedded.dataDir);
 
     const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
@@ -115,6 +120,7 @@ mvno-bss is running (started in ${seconds} s)
     curl -s ${api.url}/graphql -H "Authorization: Bearer ${key}" -H 'Content-Type: application/json' \\
       -d '{"query":"{ plans(first: 10) { edges { node { code name paymentType category } } } }"}'
 
+${billingDemo.topUp ? `  Demo top-up      query { topUp(idempotencyKey: "${billingDemo.topUp}") { status amount { amount currency } } }\n` : ''}${billingDemo.invoiceId ? `  Demo invoice     ${api.url}/invoices/${billingDemo.invoiceId}.html   (send the API key)\n` : ''}
 Ctrl-C stops everything.`);
   } catch (err) {
     logger.error(err instanceof ComponentStartError ? err.message : { err }, 'start failed');

@@ -8,7 +8,7 @@ import { DomainError } from '../../domain/shared/domain-error';
 import { openTopUp, findTopUp, listPaymentMethods, savePaymentMethod, type SavedMethodRow, type TopUp } from '../../domain/payments/top-ups.repository';
 import { createVoucherBatch, redeemVoucher, type Redemption, type VoucherBatch } from '../../domain/payments/vouchers';
 import { sharedEngineFor } from '../../domain/payments/shared-engine';
-import { createPaymentGateway, type PaymentGateway } from '../../domain/payments';
+import { processPaymentGateway, type PaymentGateway } from '../../domain/payments';
 import { microsToMinorFloor } from '../../domain/ledger/money';
 import { topUpWorkflowId, type TopUpWorkflowResult } from '../../workflows/top-up.workflow';
 import { allow, builder, type GraphQLContext } from './builder';
@@ -21,7 +21,7 @@ let gateway: PaymentGateway | undefined;
 export function setApiPaymentGateway(g: PaymentGateway | undefined): void {
   gateway = g;
 }
-const apiGateway = () => (gateway ??= createPaymentGateway());
+const apiGateway = () => (gateway ??= processPaymentGateway());
 
 const TopUpStatusEnum = builder.enumType('TopUpStatus', { values: ['pending', 'captured', 'credited', 'declined', 'failed', 'refunded'] as const });
 

@@ -71,3 +71,12 @@ export function createPaymentGateway(env: NodeJS.ProcessEnv = process.env): Paym
     webhookToleranceSeconds: e.PAYMENT_WEBHOOK_TOLERANCE_SECONDS,
   });
 }
+
+let processGateway: PaymentGateway | undefined;
+
+/** One gateway per process, built from the environment on first use. The sandbox keeps its state in
+ * memory, so the worker's activities, the API and the demo must share one instance when they run in
+ * one process (`npm start`); with Stripe the state is at Stripe and sharing is only a saving. */
+export function processPaymentGateway(env: NodeJS.ProcessEnv = process.env): PaymentGateway {
+  return (processGateway ??= createPaymentGateway(env));
+}

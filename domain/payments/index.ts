@@ -1,6 +1,6 @@
 /** The payments context: the gateway interface, its two implementations and the factory. */
 export * from './payment-gateway';
-export { createPaymentGateway, PaymentGatewayConfigError } from './create-payment-gateway';
+export { createPaymentGateway, processPaymentGateway, PaymentGatewayConfigError } from './create-payment-gateway';
 export {
   SANDBOX_TEST_CARDS,
   SandboxPaymentGateway,
