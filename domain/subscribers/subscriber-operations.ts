@@ -164,7 +164,7 @@ export async function transferLine(db: Knex, engine: ChargingEngine, cmd: Transf
   const done = await transitionDone(db, cmd.transitionId);
   if (done) return { at: done.occurred_at.toISOString(), fromBillingAccountId: String(done.details?.fromBillingAccountId), movedBuckets: Number(done.details?.movedBuckets ?? 0) };
   const held = (): Promise<string[]> => db('charging_sessions').where({ subscriber_id: cmd.subscriberId, state: 'open' })
-    .whereRaw(`EXISTS (SELECT 1 FROM jsonb_array_elements(reservations) r WHERE jsonb_array_length(coalesce(r->'holds', '[]'::jsonb)) > 0)`)
+    .whereRaw(`EXISTS (SELECT 1 FROM jsonb_array_elements(reservations::jsonb) r WHERE jsonb_array_length(coalesce(r->'holds', '[]'::jsonb)) > 0)`)
     .pluck('charging_data_ref');
   const open = await held();
   if (open.length) {
