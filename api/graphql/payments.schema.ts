@@ -178,7 +178,36 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+interface PaymentRow { id: string; gateway: string; paymentRef: string; purpose: string; purposeRef: string; amountMinor: bigint; refundedMinor: bigint; currency: string; status: string; createdAt: Date }
+const PaymentType = builder.objectRef<PaymentRow>('Payment').implement({
+  description: 'A payment taken at the gateway (a top-up or an invoice), with what was refunded.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    gateway: t.exposeString('gateway'),
+    paymentRef: t.exposeString('paymentRef'),
+    purpose: t.exposeString('purpose'),
+    purposeRef: t.exposeString('purposeRef'),
+    amount: t.field({ type: MoneyType, resolve: (p) => ({ amount: p.amountMinor, currency: p.currency }) }),
+    refunded: t.field({ type: MoneyType, resolve: (p) => ({ amount: p.refundedMinor, currency: p.currency }) }),
+    status: t.exposeString('status'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
 builder.queryFields((t) => ({
+  payments: t.field({
+    type: [PaymentType],
+    ...allow('payments', ROLE_GROUPS.staffReaders),
+    args: { billingAccountId: t.arg.id({ required: true }), first: t.arg.int() },
+    resolve: async (_r, args, ctx) => {
+      if (!isUuid(args.billingAccountId)) return [];
+      const rows = await ctx.db('payments').where({ billing_account_id: String(args.billingAccountId) }).orderBy('created_at', 'desc').limit(Math.min(args.first ?? 50, 200));
+      return rows.map((r) => ({
+        id: r.id, gateway: r.gateway, paymentRef: r.payment_ref, purpose: r.purpose, purposeRef: r.purpose_ref, amountMinor: BigInt(r.amount_minor),
+        refundedMinor: BigInt(r.refunded_minor), currency: String(r.currency).trim(), status: r.status, createdAt: r.created_at,
+      }));
+    },
+  }),
   topUp: t.field({
     type: TopUpType,
     nullable: true,

@@ -80,16 +80,19 @@ export async function deliverDueWebhooks(db: Knex, options: DispatchOptions = {}
   return report;
 }
 
-/** SMS for every new event of a subscriber (to its MSISDN), once per event (keyset on the event id). */
+/** Every new event once per channel (keyset on the event id): SMS to the line's MSISDN, e-mail to
+ * the paying customer's address. */
 export async function sendChannelMessages(db: Knex, channel: NotificationChannel, afterEventId: string, limit = 500): Promise<string> {
   const rows = await db('notification_events as e')
     .leftJoin('subscribers as s', 's.id', 'e.subscriber_id')
+    .leftJoin('billing_accounts as a', 'a.id', 'e.billing_account_id')
+    .leftJoin('customers as c', 'c.id', 'a.customer_id')
     .where('e.id', '>', afterEventId).orderBy('e.id').limit(limit)
-    .select('e.id', 'e.event_type', 'e.payload', 's.msisdn');
+    .select('e.id', 'e.event_type', 'e.payload', 's.msisdn', 'c.email');
   for (const r of rows) {
-    if (!r.msisdn) continue;
     const m = renderNotification(r.event_type as NotificationEventType, r.payload as Record<string, unknown>);
-    await channel.send({ eventId: String(r.id), channel: 'sms', recipient: r.msisdn, template: r.event_type, subject: m.subject, body: m.body });
+    if (r.msisdn) await channel.send({ eventId: String(r.id), channel: 'sms', recipient: r.msisdn, template: r.event_type, subject: m.subject, body: m.body });
+    if (r.email) await channel.send({ eventId: String(r.id), channel: 'email', recipient: r.email, template: r.event_type, subject: m.subject, body: m.body });
   }
   return rows.length > 0 ? String(rows[rows.length - 1].id) : afterEventId;
 }
