@@ -537,5 +537,6 @@ export async function ensureLedgerAccounts(
 /** A stable ChargingDataRef for a create: a retransmitted create (same subscriber, NF, charging id,
  * timestamp and sequence number) maps to the same resource and gets the stored answer. */
 export function deriveChargingDataRef(parts: readonly (string | number | null | undefined)[]): string {
-  return crypto.createHash('sha256').update(parts.map((p) => (p === null || p === undefined ? '' : String(p))).join('\u0001')).digest('base64url').slice(0, 24);
+  const text = parts.map((p) => (p === null || p === undefined ? '' : String(p))).join('\u0001');
+  return crypto.hash('sha256', text, 'base64url').slice(0, 24);
 }
