@@ -137,4 +137,26 @@ describe('subscriber lifecycle through GraphQL and Temporal (physical SIM)', () 
     expect(snap.planCode).toBe(cheap);
     expect(await s.db('subscriptions').where({ subscriber_id: line.id, state: 'active' }).count('* as c')).toEqual([{ c: '1' }]);
   });
+
+  test('continue-as-new carries the plain-JSON snapshot: a new run goes on where the old one stopped', async () => {
+    const account = await seedAccount(s.db);
+    const plan = await seedPlanWithFee(s.db, 0);
+    await seedNumbers(s.db, 1);
+    await seedPhysicalSims(s.db, 1);
+    const act = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'physical', idempotencyKey: `can-${account}` } });
+    const line = act.body.data.subscriberActivate.subscriber;
+    const handle = s.temporal.client.workflow.getHandle(subscriberWorkflowId(line.id));
+    const snap = await handle.query(subscriberSnapshotQuery);
+    expect(JSON.parse(JSON.stringify(snap))).toEqual(snap);
+    // What continueAsNew does: a new run of the same id with (input, snapshot).
+    await handle.terminate('test: simulate continue-as-new');
+    const input = { subscriberId: line.id, billingAccountId: account, planCode: plan, simForm: 'physical' as const, actor: 'test' };
+    await s.temporal.client.workflow.start('subscriberWorkflow', { workflowId: subscriberWorkflowId(line.id), taskQueue: s.temporal.taskQueue, args: [input, snap] });
+    const sus = await s.api.gql('support', SUSPEND, { input: { subscriberId: line.id, reason: 'customer_request' } });
+    expect(sus.body.data.subscriberSuspend.subscriber.state).toBe('suspended');
+    const after = await handle.query(subscriberSnapshotQuery);
+    expect(after.history.map((h) => h.action)).toEqual(['register', 'activate', 'suspend']);
+    expect(after.seq).toBe((snap.seq ?? 0) + 1);
+    expect(await s.db('subscriber_transitions').where({ subscriber_id: line.id }).count('* as c')).toEqual([{ c: '3' }]);
+  });
 });
