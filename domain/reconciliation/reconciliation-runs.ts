@@ -35,7 +35,7 @@
 import type { Knex } from 'knex';
 import { DomainError } from '../shared/domain-error';
 import { InvalidCursorError, type Page } from '../../platform/pagination';
-import { getPartner, termsById, termsFor, type PartnerTerms } from './partners';
+import { getPartner, termsById, termsFor, type Partner, type PartnerTerms } from './partners';
 import { chunkSql, DEFAULT_CHUNK_COUNT } from './wholesale-import';
 import { buildReports, type SettlementSummary } from './settlement-report';
 
@@ -203,12 +203,30 @@ interface StagedCounts {
 }
 
 /** Copy our rated usage of the period into the run's staging partition; record per-chunk counts. */
-export async function stageRun(db: Knex, runId: string, options: { force?: boolean; parallel?: number } = {}): Promise<StagedCounts> {
+/** Advisory lock of a run's staging: stagers hold it exclusively, chunk transactions shared. */
+const RUN_LOCK_CLASS = 60100;
+
+export async function stageRun(
+  db: Knex,
+  runId: string,
+  options: { force?: boolean; parallel?: number; staleChunk?: number } = {},
+): Promise<StagedCounts> {
   const run = await getRun(db, runId);
   assertOpen(run);
   const partner = await getPartner(db, run.partnerCode);
-  const existing = (await db('reconciliation_runs').where({ id: runId }).first('staged_counts')).staged_counts as StagedCounts | null;
-  if (existing && !options.force) return existing;
+  // One stager at a time; chunk transactions wait while the staging tables are rebuilt.
+  return db.transaction(async (lock) => {
+    await lock.raw(`SELECT pg_advisory_xact_lock(${RUN_LOCK_CLASS}, ?::int)`, [Number(run.id)]);
+    const existing = (await lock('reconciliation_runs').where({ id: runId }).first('staged_counts')).staged_counts as StagedCounts | null;
+    if (existing && !options.force) return existing;
+    // (checked on another connection: this transaction must hold no lock on the tables the staging drops)
+    if (existing && options.staleChunk !== undefined && (await chunkCountsFine(db, run, options.staleChunk, existing)).ours) return existing;
+    return stageLocked(db, run, partner, options);
+  });
+}
+
+async function stageLocked(db: Knex, run: ReconciliationRun, partner: Partner, options: { parallel?: number }): Promise<StagedCounts> {
+  const runId = run.id;
   const n = run.chunkCount;
   const parent = `reconciliation_our_usage_${run.id}`;
   await db('reconciliation_runs').where({ id: runId }).update({ status: 'staging', updated_at: db.fn.now() });
@@ -267,10 +285,9 @@ function assertOpen(run: ReconciliationRun): void {
 async function chunkCountsFine(db: Knex, run: ReconciliationRun, chunk: number, staged: StagedCounts): Promise<{ ours: boolean; mno: boolean }> {
   let ours = true;
   if (staged.ours[chunk] > 0) {
-    const { rows } = await db
-      .raw(`SELECT EXISTS (SELECT 1 FROM reconciliation_our_usage_${run.id}_${chunk}) AS x`)
-      .catch(() => ({ rows: [{ x: false }] }));
-    ours = rows[0].x;
+    const table = `reconciliation_our_usage_${run.id}_${chunk}`;
+    const { rows: t } = await db.raw(`SELECT to_regclass(?) IS NOT NULL AS e`, [table]);
+    ours = t[0].e ? (await db.raw(`SELECT EXISTS (SELECT 1 FROM ${table}) AS x`)).rows[0].x : false;
   }
   let mno = true;
   if (staged.mno[chunk] > 0) {
@@ -284,31 +301,37 @@ async function chunkCountsFine(db: Knex, run: ReconciliationRun, chunk: number, 
 export async function matchChunk(db: Knex, runId: string, chunk: number): Promise<CategoryCounts> {
   const done = await db('reconciliation_chunks').where({ run_id: runId, chunk }).first();
   if (done) return done.counts as CategoryCounts;
-  let run = await getRun(db, runId);
+  const run = await getRun(db, runId);
   assertOpen(run);
   if (chunk < 0 || chunk >= run.chunkCount) throw new Error(`chunk ${chunk} out of range 0..${run.chunkCount - 1}`);
-  let staged = (await db('reconciliation_runs').where({ id: runId }).first('staged_counts')).staged_counts as StagedCounts | null;
-  if (!staged) staged = await stageRun(db, runId);
-  const fine = await chunkCountsFine(db, run, chunk, staged);
-  if (!fine.mno) {
-    throw new DomainError('WHOLESALE_RECORDS_CHANGED', `the wholesale records of run ${runId} chunk ${chunk} no longer match what was staged (a database crash empties UNLOGGED imports): re-import the files and start a new run`);
-  }
-  if (!fine.ours) {
-    staged = await stageRun(db, runId, { force: true });
-    run = await getRun(db, runId);
-  }
   const partner = await getPartner(db, run.partnerCode);
   const terms = await termsById(db, run.termsId);
   try {
-    return await db.transaction(async (trx) => {
-      const counts = await matchChunkSql(trx, run, partner.identityKey, terms, chunk);
-      await trx('reconciliation_chunks').insert({ run_id: runId, chunk, counts: JSON.stringify(counts) });
-      await trx.raw(
-        `UPDATE reconciliation_runs SET chunks_done = (SELECT count(*) FROM reconciliation_chunks WHERE run_id = ?), updated_at = now() WHERE id = ?`,
-        [runId, runId],
-      );
-      return counts;
-    });
+    for (let attempt = 0; ; attempt++) {
+      const staged = (await db('reconciliation_runs').where({ id: runId }).first('staged_counts')).staged_counts as StagedCounts | null;
+      if (!staged) await stageRun(db, runId);
+      const result = await db.transaction(async (trx) => {
+        await trx.raw(`SELECT pg_advisory_xact_lock_shared(${RUN_LOCK_CLASS}, ?::int)`, [Number(run.id)]);
+        const current = (await trx('reconciliation_runs').where({ id: runId }).first('staged_counts')).staged_counts as StagedCounts | null;
+        if (!current) return 'restage' as const;
+        const fine = await chunkCountsFine(trx, run, chunk, current);
+        if (!fine.mno) {
+          throw new DomainError('WHOLESALE_RECORDS_CHANGED', `the wholesale records of run ${runId} chunk ${chunk} no longer match what was staged (a database crash empties UNLOGGED imports): re-import the files and start a new run`);
+        }
+        if (!fine.ours) return 'restage' as const;
+        const counts = await matchChunkSql(trx, run, partner.identityKey, terms, chunk);
+        await trx('reconciliation_chunks').insert({ run_id: runId, chunk, counts: JSON.stringify(counts) });
+        await trx.raw(
+          `UPDATE reconciliation_runs SET chunks_done = (SELECT count(*) FROM reconciliation_chunks WHERE run_id = ?), updated_at = now() WHERE id = ?`,
+          [runId, runId],
+        );
+        return counts;
+      });
+      if (result !== 'restage') return result;
+      if (attempt >= 3) throw new Error(`run ${runId} chunk ${chunk}: the staged usage keeps disappearing`);
+      // our side of this chunk was lost (UNLOGGED table after a crash): stage again, then retry
+      await stageRun(db, runId, { force: true, staleChunk: chunk });
+    }
   } catch (err) {
     // Another attempt of the same chunk won the race: its result stands.
     if ((err as { code?: string }).code === '23505') {
