@@ -1,7 +1,7 @@
 /** Activities of the billing run: thin adapters from Temporal to domain/billing. Each is idempotent
  * on its business key (the charge row per subscription and period), so retries are safe. */
 import { Context } from '@temporalio/activity';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Knex } from 'knex';
 import type { ChargingEngine } from '../domain/charging/charging-engine';
 import { sharedEngineFor } from '../domain/payments/shared-engine';
@@ -20,46 +20,35 @@ import type { BillingBatchResult, BillingRunTotals, DueCursor, GraceBatchResult 
 import { publishEvents } from '../domain/notifications/notifications.repository';
 import { subscriberResumeUpdate, subscriberSuspendUpdate, subscriberTerminateUpdate, subscriberWorkflowId } from '../workflows/subscriber.messages';
 import type { Logger } from '../platform/logger';
+import type { Client } from '@temporalio/client';
 
 /** How billing reaches the subscriber lifecycle workflow (`subscriber:<id>`), owned by the lifecycle
  * context. The default sends its updates through the worker's client. */
+export type LifecycleOutcome = 'done' | 'no-workflow' | 'rejected';
+
 export interface LifecyclePort {
-  suspendForNonPayment(subscriberId: string): Promise<'done' | 'no-workflow'>;
-  resumeAfterPayment(subscriberId: string): Promise<'done' | 'no-workflow'>;
-  terminateForNonPayment(subscriberId: string): Promise<'done' | 'no-workflow'>;
+  suspendForNonPayment(subscriberId: string): Promise<LifecycleOutcome>;
+  resumeAfterPayment(subscriberId: string): Promise<LifecycleOutcome>;
+  terminateForNonPayment(subscriberId: string): Promise<LifecycleOutcome>;
+}
+
+/** Sends one update to `subscriber:<id>`; a missing workflow or a refused transition (the line moved
+ * on meanwhile) is an outcome, not an activity failure to retry. */
+async function lifecycleUpdate(subscriberId: string, send: (h: ReturnType<Client['workflow']['getHandle']>) => Promise<unknown>): Promise<LifecycleOutcome> {
+  try {
+    await send(Context.current().client.workflow.getHandle(subscriberWorkflowId(subscriberId)));
+    return 'done';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'no-workflow';
+    if (err instanceof WorkflowUpdateFailedError) return 'rejected';
+    throw err;
+  }
 }
 
 export const temporalLifecyclePort: LifecyclePort = {
-  async suspendForNonPayment(subscriberId) {
-    try {
-      await Context.current().client.workflow.getHandle(subscriberWorkflowId(subscriberId))
-        .executeUpdate(subscriberSuspendUpdate, { args: [{ actor: 'billing', reason: 'non_payment' }] });
-      return 'done';
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return 'no-workflow';
-      throw err;
-    }
-  },
-  async terminateForNonPayment(subscriberId) {
-    try {
-      await Context.current().client.workflow.getHandle(subscriberWorkflowId(subscriberId))
-        .executeUpdate(subscriberTerminateUpdate, { args: [{ actor: 'billing:dunning' }] });
-      return 'done';
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return 'no-workflow';
-      throw err;
-    }
-  },
-  async resumeAfterPayment(subscriberId) {
-    try {
-      await Context.current().client.workflow.getHandle(subscriberWorkflowId(subscriberId))
-        .executeUpdate(subscriberResumeUpdate, { args: [{ actor: 'billing' }] });
-      return 'done';
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return 'no-workflow';
-      throw err;
-    }
-  },
+  suspendForNonPayment: (id) => lifecycleUpdate(id, (h) => h.executeUpdate(subscriberSuspendUpdate, { args: [{ actor: 'billing', reason: 'non_payment' }] })),
+  resumeAfterPayment: (id) => lifecycleUpdate(id, (h) => h.executeUpdate(subscriberResumeUpdate, { args: [{ actor: 'billing' }] })),
+  terminateForNonPayment: (id) => lifecycleUpdate(id, (h) => h.executeUpdate(subscriberTerminateUpdate, { args: [{ actor: 'billing:dunning' }] })),
 };
 
 export interface BillingActivityDeps {
@@ -116,7 +105,9 @@ export function createBillingActivities(deps: BillingActivityDeps) {
       await grantAllowances(deps.db, paid);
       await invoiceCharges(deps.db, paid);
       await markSuspended(deps.db, unpaid);
-      const subscribers = [...new Set(due.filter((c) => unpaid.includes(c.id)).map((c) => c.subscriberId))];
+      // Only lines still active: one already suspended (an earlier unpaid period) stays as it is.
+      const owing = [...new Set(due.filter((c) => unpaid.includes(c.id)).map((c) => c.subscriberId))];
+      const subscribers: string[] = owing.length === 0 ? [] : await deps.db('subscribers').whereIn('id', owing).andWhere('state', 'active').pluck('id');
       let suspended = 0;
       for (const id of subscribers) {
         Context.current().heartbeat(id);
