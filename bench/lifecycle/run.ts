@@ -134,6 +134,10 @@ async function main(): Promise<void> {
       },
     });
     const server = http.createServer(app);
+    // Clients keep connections idle while their line activates; Node's 5 s default would close them
+    // under a client that is about to reuse them (ECONNRESET).
+    server.keepAliveTimeout = 120_000;
+    server.headersTimeout = 125_000;
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     stops.push(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
     const port = (server.address() as AddressInfo).port;
