@@ -123,6 +123,7 @@ class Engine implements ChargingEngine {
     batches: 0, operations: 0, failedBatches: 0, retriedOperations: 0, maxBatchSize: 0, queued: 0, running: 0,
   };
   private readonly cache = new LineCache();
+  private readonly prepared = new WeakSet<PoolClient>();
   private readonly listener: { close(): Promise<void> } | null;
 
   constructor(private readonly options: ChargingEngineOptions) {
@@ -133,9 +134,7 @@ class Engine implements ChargingEngine {
     this.clock = options.clock ?? Date.now;
     this.tariffTtlMs = options.tariffTtlMs ?? 60_000;
     this.listener = options.cache === false ? null : listenForInvalidations(this.pool, this.cache, options.onError);
-    // The engine's statements have a fixed shape (arrays and JSON documents as parameters): plan
-    // them once per connection instead of re-planning a many-CTE statement for every batch.
-    this.pool.on('connect', (client) => { client.query('SET plan_cache_mode = force_generic_plan').catch(() => undefined); });
+
   }
 
   charge(op: ChargingRequestOp): Promise<ChargingAnswer> {
@@ -279,6 +278,12 @@ class Engine implements ChargingEngine {
   private async execute(ops: ChargingOp[]): Promise<OpResult[]> {
     let t = performance.now();
     const client = await this.pool.connect();
+    if (!this.prepared.has(client)) {
+      // The engine's statements have a fixed shape (arrays and JSON documents as parameters): plan
+      // them once per connection instead of re-planning a many-CTE statement for every batch.
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      this.prepared.add(client);
+    }
     t = this.phase('connect', t);
     let broken = false;
     try {

@@ -167,7 +167,7 @@ bk AS MATERIALIZED (
 wl AS MATERIALIZED (
   SELECT w.ledger_account_id, w.billing_account_id, w.currency, w.balance_micros, w.reserved_micros, w.credit_limit_micros
     FROM wallets w
-   WHERE w.ledger_account_id = ANY($4::bigint[])
+   WHERE w.ledger_account_id = ANY($4::bigint[] || ARRAY(SELECT unnest(held_account_ids) FROM sess))
    ORDER BY w.ledger_account_id
      FOR UPDATE)
 SELECT
