@@ -387,14 +387,12 @@ export async function matchChunkSql(
        SELECT m.import_id, m.line_number, m.record_id, m.key AS m_key, m.service AS m_service, m.zone AS m_zone, m.started_at AS m_started_at,
               m.volume AS m_volume, m.amount AS m_amount, m.dup AS m_dup,
               o.id AS o_id, o.key AS o_key, o.service AS o_service, o.zone AS o_zone, o.started_at AS o_started_at, o.volume AS o_volume,
-              o.amount AS o_amount, o.dup AS o_dup
+              o.amount AS o_amount, o.dup AS o_dup,
+              ${price('m.volume', 'rm_')} AS m_price, ${price('o.volume', 'ro_')} AS o_price,
+              (rm_.micros_per_unit IS NULL OR abs(m.amount - ${price('m.volume', 'rm_')}) > ${tol.amountMicros}) AS bad_rate
          FROM m FULL JOIN o ON o.key = m.key AND o.service = m.service AND o.started_at = m.started_at AND o.volume = m.volume AND o.xrn = m.xrn
-     ), p AS MATERIALIZED (
-       SELECT j.*, ${price('j.m_volume', 'rm_')} AS m_price, ${price('j.o_volume', 'ro_')} AS o_price,
-              (rm_.micros_per_unit IS NULL OR abs(j.m_amount - ${price('j.m_volume', 'rm_')}) > ${tol.amountMicros}) AS bad_rate
-         FROM j LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${T} AND rm_.service = j.m_service AND rm_.zone = j.m_zone
-                LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${T} AND ro_.service = j.o_service AND ro_.zone = j.o_zone
-        WHERE j.import_id IS NOT NULL AND j.o_id IS NOT NULL
+         LEFT JOIN reconciliation_rates rm_ ON rm_.terms_id = ${T} AND rm_.service = m.service AND rm_.zone = m.zone
+         LEFT JOIN reconciliation_rates ro_ ON ro_.terms_id = ${T} AND ro_.service = o.service AND ro_.zone = o.zone
      ), a AS (
        INSERT INTO lm SELECT import_id, line_number, record_id, m_key, m_service, m_zone, m_started_at, m_volume, m_amount, m_dup, NOT ${knownSql}
          FROM j WHERE o_id IS NULL
@@ -406,12 +404,12 @@ export async function matchChunkSql(
          our_volume, our_amount_micros, amount_at_stake_micros)
        SELECT ?, ?, 'rate_mismatch', 'both', import_id, line_number, record_id, m_key, m_service, m_zone, m_started_at, m_volume, m_amount,
               o_price, o_id, o_key, o_service, o_zone, o_started_at, o_volume, o_amount, m_amount - coalesce(m_price, 0)
-         FROM p WHERE bad_rate
+         FROM j WHERE import_id IS NOT NULL AND o_id IS NOT NULL AND bad_rate
      )
      INSERT INTO agg
      SELECT m_service, m_zone, CASE WHEN bad_rate THEN 'rate_mismatch' ELSE 'matched' END, count(*), count(*), sum(m_volume), sum(o_volume),
             coalesce(sum(o_price), 0), sum(m_amount), sum(o_amount)
-       FROM p GROUP BY 1, 2, 3`,
+       FROM j WHERE import_id IS NOT NULL AND o_id IS NOT NULL GROUP BY 1, 2, 3`,
     [run.importIds, chunk, run.periodStart, run.periodEnd, run.id, chunk, run.id, chunk],
   );
   await q(`ANALYZE lm`);
