@@ -34,7 +34,6 @@ export interface Partner {
 
 const bigintLike = z.union([z.bigint(), z.string().regex(/^\d{1,18}$/), z.number().int().nonnegative()]).transform((v) => BigInt(v));
 
-const rateSchema = z.object({ microsPerUnit: bigintLike, unitSize: bigintLike.refine((v) => v > 0n, 'must be > 0') });
 export const rateCardSchema = z
   .array(z.object({ service: z.enum(WHOLESALE_SERVICES), zone: z.string().min(1).max(64), microsPerUnit: bigintLike, unitSize: bigintLike }))
   .min(1, 'a rate card needs at least one rate')
