@@ -48,7 +48,9 @@ function pgCpuMs(postmasterPid: number | null): number {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pid) === postmasterPid || Number(f[1]) === postmasterPid) total += Number(f[11]) + Number(f[12]);
+      // the postmaster's own time plus what its exited children used (cutime, cstime); live children
+      if (Number(pid) === postmasterPid) total += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else if (Number(f[1]) === postmasterPid) total += Number(f[11]) + Number(f[12]);
     } catch {
       /* gone */
     }
