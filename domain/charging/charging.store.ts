@@ -144,7 +144,7 @@ export interface LockedState {
   priorWalletEntries: Map<string, { journalEntryId: string; balanceMicros: bigint }>;
 }
 
-export const LOCK_SQL = `
+const LOCK_SQL_TEMPLATE = `
 WITH
 sess AS MATERIALIZED (
   SELECT cs.charging_data_ref, cs.subscriber_id, cs.billing_account_id, cs.subscriber_identifier, cs.msisdn, cs.imsi,
@@ -178,21 +178,34 @@ SELECT
            initial_units::text, balance_units::text, reserved_units::text, priority, from_ms, until_ms)), '[]') FROM bk) AS buckets,
   (SELECT coalesce(json_agg(json_build_array(ledger_account_id::text, billing_account_id, currency, balance_micros::text,
            reserved_micros::text, credit_limit_micros::text)), '[]') FROM wl) AS wallets,
-  (SELECT coalesce(json_agg(json_build_array(r.charging_data_ref, r.invocation_sequence_number, r.http_status, r.response)), '[]')
+  $answers AS answers,
+  $walletEntries AS wallet_entries`;
+
+const ANSWERS_SQL = `(SELECT coalesce(json_agg(json_build_array(r.charging_data_ref, r.invocation_sequence_number, r.http_status, r.response)), '[]')
      FROM unnest($5::text[], $6::bigint[]) k(ref, seq)
-     JOIN charging_requests r ON r.charging_data_ref = k.ref AND r.invocation_sequence_number = k.seq) AS answers,
-  (SELECT coalesce(json_agg(json_build_array(e.idempotency_key, e.id::text)), '[]')
-     FROM journal_entries e WHERE e.idempotency_key = ANY($7::text[])) AS wallet_entries`;
+     JOIN charging_requests r ON r.charging_data_ref = k.ref AND r.invocation_sequence_number = k.seq)`;
+const WALLET_ENTRIES_SQL = (n: number) => `(SELECT coalesce(json_agg(json_build_array(e.idempotency_key, e.id::text)), '[]')
+     FROM journal_entries e WHERE e.idempotency_key = ANY($${n}::text[]))`;
+
+/** The lock statement with only the lookups the batch needs (stored answers: one-time events;
+ * journal entries by key: wallet operations). */
+function lockStatement(answers: boolean, walletEntries: boolean): { name: string; text: string } {
+  const text = LOCK_SQL_TEMPLATE
+    .replace('$answers', answers ? ANSWERS_SQL : `'[]'::json`)
+    .replace('$walletEntries', walletEntries ? WALLET_ENTRIES_SQL(answers ? 7 : 5) : `'[]'::json`);
+  return { name: `charging_lock_v3_${answers ? 'a' : ''}${walletEntries ? 'w' : ''}`, text };
+}
+
+export const LOCK_SQL = lockStatement(true, true).text;
 
 export async function lockBatchState(client: PoolClient, keys: LockKeys): Promise<LockedState> {
-  const res = await client.query({
-    name: 'charging_lock_v2',
-    text: LOCK_SQL,
-    values: [
-      pgTextArray(keys.refs), pgTextArray(keys.subscriberIds), pgNumberArray(keys.bucketIds), pgNumberArray(keys.walletIds),
-      pgTextArray(keys.answerRefs), pgNumberArray(keys.answerSeqs), pgTextArray(keys.walletKeys),
-    ],
-  });
+  const answers = keys.answerRefs.length > 0;
+  const walletEntries = keys.walletKeys.length > 0;
+  const statement = lockStatement(answers, walletEntries);
+  const values: unknown[] = [pgTextArray(keys.refs), pgTextArray(keys.subscriberIds), pgNumberArray(keys.bucketIds), pgNumberArray(keys.walletIds)];
+  if (answers) values.push(pgTextArray(keys.answerRefs), pgNumberArray(keys.answerSeqs));
+  if (walletEntries) values.push(pgTextArray(keys.walletKeys));
+  const res = await client.query({ name: statement.name, text: statement.text, values });
   const row = res.rows[0] as Record<string, Row[]>;
   const sessions = new Map<string, SessionState>();
   for (const r of row.sessions) {
@@ -239,73 +252,117 @@ export async function loadAnswers(client: PoolClient, refs: string[], seqs: numb
 
 // ---- writing ---------------------------------------------------------------------------------
 
-export const WRITE_SQL = `
-WITH
+/**
+ * The write statement is assembled from the parts a batch needs (a batch of creates writes no
+ * journal entry, so neither the journal's CTEs nor the postings' statement trigger run for it);
+ * each variant has a fixed text and is prepared once per connection. Parameters are named here and
+ * numbered when the variant is built; `$now` is always present.
+ */
+interface WritePart {
+  name: string;
+  params: string[];
+  sql: string;
+}
+
+const WRITE_PARTS: WritePart[] = [
+  { name: 'bd', params: ['bIds', 'bBal', 'bRes'], sql: `
 bd AS (
-  UPDATE buckets b SET balance_units = b.balance_units + d.dbal, reserved_units = b.reserved_units + d.dres, updated_at = $12::timestamptz
-    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) d(id, dbal, dres)
+  UPDATE buckets b SET balance_units = b.balance_units + d.dbal, reserved_units = b.reserved_units + d.dres, updated_at = $now::timestamptz
+    FROM unnest($bIds::bigint[], $bBal::bigint[], $bRes::bigint[]) d(id, dbal, dres)
    WHERE b.ledger_account_id = d.id
-  RETURNING 1),
+  RETURNING 1)` },
+  { name: 'wd', params: ['wIds', 'wBal', 'wRes'], sql: `
 wd AS (
-  UPDATE wallets w SET balance_micros = w.balance_micros + d.dbal, reserved_micros = w.reserved_micros + d.dres, updated_at = $12::timestamptz
-    FROM unnest($4::bigint[], $5::bigint[], $6::bigint[]) d(id, dbal, dres)
+  UPDATE wallets w SET balance_micros = w.balance_micros + d.dbal, reserved_micros = w.reserved_micros + d.dres, updated_at = $now::timestamptz
+    FROM unnest($wIds::bigint[], $wBal::bigint[], $wRes::bigint[]) d(id, dbal, dres)
    WHERE w.ledger_account_id = d.id
-  RETURNING 1),
+  RETURNING 1)` },
+  { name: 'sn', params: ['created'], sql: `
 sn AS (
   INSERT INTO charging_sessions (charging_data_ref, subscriber_id, billing_account_id, subscriber_identifier, msisdn, imsi, nf_consumer,
                                  state, last_sequence_number, reservations, held_account_ids, expires_at, created_at, updated_at, released_at)
-  SELECT x.ref, x.sub, x.acct, x.ident, x.msisdn, x.imsi, x.nf, x.state, x.seq, x.res, x.held, x.exp, $12::timestamptz, $12::timestamptz, x.rel
-    FROM json_to_recordset($7::json) x(ref text, sub uuid, acct uuid, ident text, msisdn text, imsi text, nf text, state text, seq bigint,
+  SELECT x.ref, x.sub, x.acct, x.ident, x.msisdn, x.imsi, x.nf, x.state, x.seq, x.res, x.held, x.exp, $now::timestamptz, $now::timestamptz, x.rel
+    FROM json_to_recordset($created::json) x(ref text, sub uuid, acct uuid, ident text, msisdn text, imsi text, nf text, state text, seq bigint,
                                          res json, held bigint[], exp timestamptz, rel timestamptz)
    ORDER BY x.ref
-  RETURNING 1),
+  RETURNING 1)` },
+  { name: 'su', params: ['changed'], sql: `
 su AS (
   UPDATE charging_sessions cs
      SET state = x.state, last_sequence_number = x.seq, reservations = x.res, held_account_ids = x.held,
-         expires_at = x.exp, updated_at = $12::timestamptz, released_at = x.rel
-    FROM json_to_recordset($8::json) x(ref text, state text, seq bigint, res json, held bigint[], exp timestamptz, rel timestamptz)
+         expires_at = x.exp, updated_at = $now::timestamptz, released_at = x.rel
+    FROM json_to_recordset($changed::json) x(ref text, state text, seq bigint, res json, held bigint[], exp timestamptz, rel timestamptz)
    WHERE cs.charging_data_ref = x.ref
-  RETURNING 1),
+  RETURNING 1)` },
+  { name: 'je', params: ['entries'], sql: `
 xe AS MATERIALIZED (
-  SELECT x.* FROM json_to_recordset($9::json) x(i int, k text, t text, src text, actor text, reason text, details jsonb, at timestamptz, p json)),
+  SELECT x.* FROM json_to_recordset($entries::json) x(i int, k text, t text, src text, actor text, reason text, details jsonb, at timestamptz, p json)),
 je AS (
   INSERT INTO journal_entries (entry_type, source_ref, idempotency_key, actor, reason, details, occurred_at, recorded_at)
-  SELECT xe.t, xe.src, xe.k, xe.actor, xe.reason, xe.details, xe.at, $12::timestamptz FROM xe ORDER BY xe.i
+  SELECT xe.t, xe.src, xe.k, xe.actor, xe.reason, xe.details, xe.at, $now::timestamptz FROM xe ORDER BY xe.i
   RETURNING id, idempotency_key),
 po AS (
   INSERT INTO postings (journal_entry_id, ledger_account_id, unit, amount)
   SELECT je.id, (e.v->>0)::bigint, e.v->>1, (e.v->>2)::bigint
     FROM je JOIN xe ON xe.k = je.idempotency_key CROSS JOIN LATERAL json_array_elements(xe.p) e(v)
-  RETURNING 1),
+  RETURNING 1)` },
+  { name: 'ru', params: ['rated'], sql: `
 ru AS (
   INSERT INTO rated_usage (journal_entry_id, charging_data_ref, invocation_sequence_number, rating_group, service_id, local_sequence_number,
                            subscriber_id, billing_account_id, msisdn, imsi, service, zone, destination, started_at, ended_at, used_units,
                            uplink_units, downlink_units, bucket_units, priced_units, amount_micros, uncharged_micros, currency, recorded_at)
-  SELECT je.id, x.ref, x.seq, x.rg, x.sid, x.lsn, x.sub, x.acct, x.msisdn, x.imsi, x.svc, x.zone, x.dest, x.st, x.en, x.used,
-         x.ul, x.dl, x.bu, x.pu, x.amt, x.unch, x.cur, $12::timestamptz
-    FROM json_to_recordset($10::json) x(i int, k text, ref text, seq bigint, rg bigint, sid bigint, lsn bigint, sub uuid, acct uuid,
+  SELECT $entryOf(x.k), x.ref, x.seq, x.rg, x.sid, x.lsn, x.sub, x.acct, x.msisdn, x.imsi, x.svc, x.zone, x.dest, x.st, x.en, x.used,
+         x.ul, x.dl, x.bu, x.pu, x.amt, x.unch, x.cur, $now::timestamptz
+    FROM json_to_recordset($rated::json) x(i int, k text, ref text, seq bigint, rg bigint, sid bigint, lsn bigint, sub uuid, acct uuid,
          msisdn text, imsi text, svc text, zone text, dest text, st timestamptz, en timestamptz, used bigint, ul bigint, dl bigint,
          bu bigint, pu bigint, amt bigint, unch bigint, cur text)
-    LEFT JOIN je ON je.idempotency_key = x.k
+   $entryJoin
    ORDER BY x.i
-  RETURNING 1),
+  RETURNING 1)` },
+  { name: 'rq', params: ['requests'], sql: `
 rq AS (
   INSERT INTO charging_requests (charging_data_ref, invocation_sequence_number, operation, http_status, response, journal_entry_id, received_at, recorded_at)
-  SELECT x.ref, x.seq, x.op, x.status, x.resp, je.id, x.at, $12::timestamptz
-    FROM json_to_recordset($11::json) x(ref text, seq bigint, op text, status smallint, resp json, k text, at timestamptz)
-    LEFT JOIN je ON je.idempotency_key = x.k
-  RETURNING 1),
+  SELECT x.ref, x.seq, x.op, x.status, x.resp, $entryOf(x.k), x.at, $now::timestamptz
+    FROM json_to_recordset($requests::json) x(ref text, seq bigint, op text, status smallint, resp json, k text, at timestamptz)
+   $entryJoin
+  RETURNING 1)` },
+  { name: 'ev', params: ['events'], sql: `
 ev AS (
   INSERT INTO balance_events (event_type, billing_account_id, subscriber_id, ledger_account_id, threshold_percent, journal_entry_id, payload, occurred_at)
-  SELECT x.t, x.acct, x.sub, x.la, x.pct, je.id, x.payload, x.at
-    FROM json_to_recordset($13::json) x(i int, t text, acct uuid, sub uuid, la bigint, pct integer, k text, payload jsonb, at timestamptz)
-    LEFT JOIN je ON je.idempotency_key = x.k
+  SELECT x.t, x.acct, x.sub, x.la, x.pct, $entryOf(x.k), x.payload, x.at
+    FROM json_to_recordset($events::json) x(i int, t text, acct uuid, sub uuid, la bigint, pct integer, k text, payload jsonb, at timestamptz)
+   $entryJoin
    ORDER BY x.i
-  RETURNING 1)
-SELECT (SELECT count(*) FROM bd) AS buckets, (SELECT count(*) FROM wd) AS wallets, (SELECT count(*) FROM sn) AS sessions_new,
-       (SELECT count(*) FROM su) AS sessions_updated, (SELECT count(*) FROM po) AS postings, (SELECT count(*) FROM ru) AS rated,
-       (SELECT count(*) FROM rq) AS requests, (SELECT count(*) FROM ev) AS events,
-       (SELECT coalesce(json_agg(json_build_array(idempotency_key, id::text)), '[]') FROM je WHERE idempotency_key = ANY($14::text[])) AS entry_ids`;
+  RETURNING 1)` },
+];
+
+const writeVariants = new Map<string, { name: string; text: string; params: string[] }>();
+
+/** The write statement for the parts present (by name), with its parameter order. */
+export function writeStatement(parts: ReadonlySet<string>): { name: string; text: string; params: string[] } {
+  const key = WRITE_PARTS.filter((p) => parts.has(p.name)).map((p) => p.name).join('+');
+  const hit = writeVariants.get(key);
+  if (hit) return hit;
+  const withJournal = parts.has('je');
+  const chosen = WRITE_PARTS.filter((p) => parts.has(p.name));
+  const params = ['now', ...chosen.flatMap((p) => p.params), ...(withJournal ? ['wantIds'] : [])];
+  const number = (sql: string) => sql.replace(/\$([a-zA-Z]+)(?!\()/g, (_m, n: string) => `$${params.indexOf(n) + 1}`);
+  const entryOf = (sql: string) =>
+    sql.replace(/\$entryOf\(x\.k\)/g, withJournal ? 'je.id' : 'NULL::bigint')
+      .replace(/\$entryJoin/g, withJournal ? 'LEFT JOIN je ON je.idempotency_key = x.k' : '');
+  const body = chosen.map((p) => number(entryOf(p.sql))).join(',');
+  const counts = chosen.map((p) => `(SELECT count(*) FROM ${p.name === 'je' ? 'po' : p.name}) AS ${p.name}`).join(', ');
+  const ids = withJournal
+    ? number(`(SELECT coalesce(json_agg(json_build_array(idempotency_key, id::text)), '[]') FROM je WHERE idempotency_key = ANY($wantIds::text[])) AS entry_ids`)
+    : `'[]'::json AS entry_ids`;
+  const text = chosen.length > 0 ? `WITH ${body}\nSELECT ${counts}, ${ids}` : `SELECT ${ids}`;
+  const variant = { name: `charging_write_v3_${key || 'none'}`, text, params };
+  writeVariants.set(key, variant);
+  return variant;
+}
+
+/** The full statement (every part), e.g. for EXPLAIN. */
+export const WRITE_SQL = writeStatement(new Set(WRITE_PARTS.map((p) => p.name))).text;
 
 export interface WriteResult {
   /** Journal entry id by idempotency key, for the keys asked for. */
@@ -349,14 +406,24 @@ export async function writeBatch(
     i, t: ev.type, acct: ev.billingAccountId, sub: ev.subscriberId, la: ev.account, pct: ev.thresholdPercent, k: ev.entryKey, payload: ev.payload,
     at: iso(ev.occurredAt),
   }));
-  const res = await client.query({
-    name: 'charging_write_v2',
-    text: WRITE_SQL,
-    values: [
-      pgNumberArray(bIds), pgNumberArray(bBal), pgNumberArray(bRes), pgNumberArray(wIds), pgNumberArray(wBal), pgNumberArray(wRes),
-      json(created), json(changed), json(entries), json(rated), json(requests), iso(now), json(events), pgTextArray(wantEntryIds),
-    ],
-  });
+  const values: Record<string, unknown> = {
+    now: iso(now), bIds: pgNumberArray(bIds), bBal: pgNumberArray(bBal), bRes: pgNumberArray(bRes),
+    wIds: pgNumberArray(wIds), wBal: pgNumberArray(wBal), wRes: pgNumberArray(wRes),
+    created: json(created), changed: json(changed), entries: json(entries), rated: json(rated), requests: json(requests), events: json(events),
+    wantIds: pgTextArray(wantEntryIds),
+  };
+  const parts = new Set<string>();
+  if (bIds.length > 0) parts.add('bd');
+  if (wIds.length > 0) parts.add('wd');
+  if (created.length > 0) parts.add('sn');
+  if (changed.length > 0) parts.add('su');
+  if (entries.length > 0) parts.add('je');
+  if (rated.length > 0) parts.add('ru');
+  if (requests.length > 0) parts.add('rq');
+  if (events.length > 0) parts.add('ev');
+  if (parts.size === 0) return { entryIds: new Map() }; // only stored answers and refusals: nothing to write
+  const statement = writeStatement(parts);
+  const res = await client.query({ name: statement.name, text: statement.text, values: statement.params.map((p) => values[p]) });
   const entryIds = new Map<string, string>();
   for (const [k, id] of res.rows[0].entry_ids as [string, string][]) entryIds.set(k, id);
   return { entryIds };
