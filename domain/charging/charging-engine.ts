@@ -24,7 +24,7 @@ import type { Pool, PoolClient } from 'pg';
 import { parseTariff, type Tariff } from './tariff.types';
 import { DEFAULT_POLICY, type ChargingPolicy } from './charging-policy';
 import { answerKey, decideBatch } from './charging-decision';
-import { lockBatchState, loadAnswers, resolveLines, writeBatch, type LineInfo, type LockKeys, type Resolved } from './charging.store';
+import { lockBatchState, loadAnswers, prepareConnection, resolveLines, writeBatch, type LineInfo, type LockKeys, type Resolved } from './charging.store';
 import { LineCache, listenForInvalidations } from './line-cache';
 import type {
   ChargingAnswer,
@@ -123,7 +123,6 @@ class Engine implements ChargingEngine {
     batches: 0, operations: 0, failedBatches: 0, retriedOperations: 0, maxBatchSize: 0, queued: 0, running: 0,
   };
   private readonly cache = new LineCache();
-  private readonly prepared = new WeakSet<PoolClient>();
   private readonly listener: { close(): Promise<void> } | null;
 
   constructor(private readonly options: ChargingEngineOptions) {
@@ -278,21 +277,14 @@ class Engine implements ChargingEngine {
   private async execute(ops: ChargingOp[]): Promise<OpResult[]> {
     let t = performance.now();
     const client = await this.pool.connect();
-    if (!this.prepared.has(client)) {
-      // The engine's statements have a fixed shape (arrays and JSON documents as parameters): plan
-      // them once per connection instead of re-planning a many-CTE statement for every batch.
-      await client.query('SET plan_cache_mode = force_generic_plan');
-      this.prepared.add(client);
-    }
+    // The engine's statements have a fixed shape (arrays and JSON documents as parameters): they
+    // are prepared once per connection, with generic plans.
+    await prepareConnection(client);
     t = this.phase('connect', t);
     let broken = false;
     try {
       try {
-        const results = await this.transaction(client, ops);
-        t = performance.now();
-        await client.query('COMMIT');
-        this.phase('commit', t);
-        return results;
+        return await this.transaction(client, ops);
       } catch (err) {
         await client.query('ROLLBACK').catch(() => { broken = true; });
         throw err;
@@ -319,8 +311,7 @@ class Engine implements ChargingEngine {
     for (const line of lines.bySubscriber.values()) lineCurrencies.add(line.currency);
     await this.ensureSystemAccounts(client, lineCurrencies);
     t = this.phase('resolve', t);
-    await client.query('BEGIN');
-    const state = await lockBatchState(client, keys);
+    const state = await lockBatchState(client, keys); // BEGIN + lock in one round trip
 
     // A request whose sequence number the session has already seen is a retransmission (or arrives
     // out of order): its stored answer is read with a fresh snapshot, which also sees the answer
@@ -364,8 +355,8 @@ class Engine implements ChargingEngine {
     for (const s of out.sessions) if (!state.sessions.has(s.ref)) newSessions.add(s.ref);
     const walletKeys = ops.flatMap((op) => (op.kind === 'wallet' ? [op.idempotencyKey] : []));
     t = this.phase('decide', t);
-    const written = await writeBatch(client, out, now, newSessions, walletKeys);
-    this.phase('write', t);
+    const written = await writeBatch(client, out, now, newSessions, walletKeys); // write + COMMIT in one round trip
+    this.phase('commit', t);
     for (const s of out.sessions) if (newSessions.has(s.ref)) this.cache.rememberSession(s.ref, s.subscriberId);
     return out.results.map((r, i) => {
       if (r.kind === 'wallet' && r.status === 'applied') {

@@ -101,6 +101,46 @@ SELECT
 
 type Row = unknown[];
 
+// ---- round trips -----------------------------------------------------------------------------
+//
+// A batch's transaction takes two round trips: `BEGIN; EXECUTE lock(…)` and `EXECUTE write(…);
+// COMMIT`, each one simple-protocol message carrying two statements (node-pg has no pipelining).
+// The statements are prepared once per connection with SQL PREPARE (so they keep their plans);
+// parameters travel as literals: text with single quotes doubled, which is exact with
+// standard_conforming_strings on (set with the connection) and needs no other escaping — NUL, the
+// one character a literal cannot hold, is refused by the API and never produced by the engine.
+
+const preparedOn = new WeakMap<PoolClient, Set<string>>();
+
+/** Sets what the engine's statements rely on, once per connection. */
+export async function prepareConnection(client: PoolClient): Promise<void> {
+  if (preparedOn.has(client)) return;
+  await client.query(`SET plan_cache_mode = force_generic_plan; SET standard_conforming_strings = on`);
+  preparedOn.set(client, new Set());
+}
+
+async function ensurePrepared(client: PoolClient, name: string, text: string): Promise<void> {
+  let names = preparedOn.get(client);
+  if (!names) {
+    await prepareConnection(client);
+    names = preparedOn.get(client)!;
+  }
+  if (names.has(name)) return;
+  await client.query(`PREPARE ${name} AS ${text}`);
+  names.add(name);
+}
+
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  const text = String(value);
+  if (text.includes('\u0000')) throw new Error('a charging statement parameter contains NUL');
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+function executeSql(name: string, values: unknown[]): string {
+  return values.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${values.map(literal).join(',')})`;
+}
+
 export async function resolveLines(client: PoolClient, keys: ResolveKeys): Promise<Resolved> {
   const res = await client.query({
     name: 'charging_resolve_v2',
@@ -198,6 +238,7 @@ function lockStatement(answers: boolean, walletEntries: boolean): { name: string
 
 export const LOCK_SQL = lockStatement(true, true).text;
 
+/** Opens the batch's transaction and locks and reads what it touches. */
 export async function lockBatchState(client: PoolClient, keys: LockKeys): Promise<LockedState> {
   const answers = keys.answerRefs.length > 0;
   const walletEntries = keys.walletKeys.length > 0;
@@ -205,7 +246,10 @@ export async function lockBatchState(client: PoolClient, keys: LockKeys): Promis
   const values: unknown[] = [pgTextArray(keys.refs), pgTextArray(keys.subscriberIds), pgNumberArray(keys.bucketIds), pgNumberArray(keys.walletIds)];
   if (answers) values.push(pgTextArray(keys.answerRefs), pgNumberArray(keys.answerSeqs));
   if (walletEntries) values.push(pgTextArray(keys.walletKeys));
-  const res = await client.query({ name: statement.name, text: statement.text, values });
+  await ensurePrepared(client, statement.name, statement.text);
+  // Opens the batch's transaction in the same round trip.
+  const results = (await client.query(`BEGIN; ${executeSql(statement.name, values)}`)) as unknown as { rows: unknown[] }[];
+  const res = results[1];
   const row = res.rows[0] as Record<string, Row[]>;
   const sessions = new Map<string, SessionState>();
   for (const r of row.sessions) {
@@ -340,7 +384,7 @@ const writeVariants = new Map<string, { name: string; text: string; params: stri
 
 /** The write statement for the parts present (by name), with its parameter order. */
 export function writeStatement(parts: ReadonlySet<string>): { name: string; text: string; params: string[] } {
-  const key = WRITE_PARTS.filter((p) => parts.has(p.name)).map((p) => p.name).join('+');
+  const key = WRITE_PARTS.filter((p) => parts.has(p.name)).map((p) => p.name).join('_');
   const hit = writeVariants.get(key);
   if (hit) return hit;
   const withJournal = parts.has('je');
@@ -369,6 +413,7 @@ export interface WriteResult {
   entryIds: Map<string, string>;
 }
 
+/** Writes everything the batch decided and commits its transaction. */
 export async function writeBatch(
   client: PoolClient, out: BatchOutput, now: number, newSessionRefs: ReadonlySet<string>, wantEntryIds: string[],
 ): Promise<WriteResult> {
@@ -421,11 +466,16 @@ export async function writeBatch(
   if (rated.length > 0) parts.add('ru');
   if (requests.length > 0) parts.add('rq');
   if (events.length > 0) parts.add('ev');
-  if (parts.size === 0) return { entryIds: new Map() }; // only stored answers and refusals: nothing to write
+  if (parts.size === 0) {
+    await client.query('COMMIT'); // only stored answers and refusals: nothing to write
+    return { entryIds: new Map() };
+  }
   const statement = writeStatement(parts);
-  const res = await client.query({ name: statement.name, text: statement.text, values: statement.params.map((p) => values[p]) });
+  await ensurePrepared(client, statement.name, statement.text);
+  // Writes and commits in one round trip; if the write fails, the COMMIT rolls back.
+  const results = (await client.query(`${executeSql(statement.name, statement.params.map((p) => values[p]))}; COMMIT`)) as unknown as { rows: Record<string, unknown>[] }[];
   const entryIds = new Map<string, string>();
-  for (const [k, id] of res.rows[0].entry_ids as [string, string][]) entryIds.set(k, id);
+  for (const [k, id] of results[0].rows[0].entry_ids as [string, string][]) entryIds.set(k, id);
   return { entryIds };
 }
 
