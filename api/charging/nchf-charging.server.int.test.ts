@@ -122,6 +122,20 @@ describe('Nchf_ConvergedCharging HTTP server (real HTTP on loopback)', () => {
     expect((await unknownDestination.json()).multipleUnitInformation[0]).toEqual({ ratingGroup: 20, resultCode: 'RATING_FAILED' });
   });
 
+  test('the raw request is kept verbatim, whatever characters it holds; NUL is refused', async () => {
+    const l = await line(1_000_000n);
+    const body = { ...smsEvent(`imsi-${l.imsi}`, '447700900124'), tenantIdentifier: `O'Brien \\ "quoted" \u00e9 😀 '); DROP TABLE postings; --` };
+    const raw = JSON.stringify(body);
+    const res = await post(base, raw);
+    expect(res.status).toBe(201);
+    const entry = await t.db('journal_entries').where('source_ref', 'like', 'chargingdata/%').orderBy('id', 'desc').first();
+    expect(entry.details.request).toBe(raw);
+    expect(JSON.parse(entry.details.request).tenantIdentifier).toBe(body.tenantIdentifier);
+    const nul = await post(base, raw.replace('O\'Brien', 'O\\u0000Brien'));
+    expect(nul.status).toBe(400);
+    expect(await nul.json()).toMatchObject({ cause: 'INVALID_MSG_FORMAT' });
+  });
+
   test('unknown, suspended and exhausted subscribers get the spec’s answers', async () => {
     const unknown = await post(base, dataCreate('imsi-262019999999999'));
     expect(unknown.status).toBe(404);

@@ -413,10 +413,10 @@ export interface WriteResult {
   entryIds: Map<string, string>;
 }
 
-/** Writes everything the batch decided and commits its transaction. */
-export async function writeBatch(
-  client: PoolClient, out: BatchOutput, now: number, newSessionRefs: ReadonlySet<string>, wantEntryIds: string[],
-): Promise<WriteResult> {
+/** The write statement for a batch's decisions and its parameter values (in order). */
+export function writeParameters(
+  out: BatchOutput, now: number, newSessionRefs: ReadonlySet<string>, wantEntryIds: string[],
+): { statement: { name: string; text: string; params: string[] }; values: unknown[] } | null {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   const bIds: string[] = [], bBal: string[] = [], bRes: string[] = [];
   for (const d of out.bucketDeltas) { bIds.push(d.id); bBal.push(d.balance.toString()); bRes.push(d.reserved.toString()); }
@@ -466,14 +466,24 @@ export async function writeBatch(
   if (rated.length > 0) parts.add('ru');
   if (requests.length > 0) parts.add('rq');
   if (events.length > 0) parts.add('ev');
-  if (parts.size === 0) {
+  if (parts.size === 0) return null;
+  const statement = writeStatement(parts);
+  return { statement, values: statement.params.map((p) => values[p]) };
+}
+
+/** Writes everything the batch decided and commits its transaction. */
+export async function writeBatch(
+  client: PoolClient, out: BatchOutput, now: number, newSessionRefs: ReadonlySet<string>, wantEntryIds: string[],
+): Promise<WriteResult> {
+  const write = writeParameters(out, now, newSessionRefs, wantEntryIds);
+  if (!write) {
     await client.query('COMMIT'); // only stored answers and refusals: nothing to write
     return { entryIds: new Map() };
   }
-  const statement = writeStatement(parts);
-  await ensurePrepared(client, statement.name, statement.text);
-  // Writes and commits in one round trip; if the write fails, the COMMIT rolls back.
-  const results = (await client.query(`${executeSql(statement.name, statement.params.map((p) => values[p]))}; COMMIT`)) as unknown as { rows: Record<string, unknown>[] }[];
+  await ensurePrepared(client, write.statement.name, write.statement.text);
+  // Writes and commits in one round trip; if the write fails, the COMMIT is not run and the
+  // engine rolls back.
+  const results = (await client.query(`${executeSql(write.statement.name, write.values)}; COMMIT`)) as unknown as { rows: Record<string, unknown>[] }[];
   const entryIds = new Map<string, string>();
   for (const [k, id] of results[0].rows[0].entry_ids as [string, string][]) entryIds.set(k, id);
   return { entryIds };
