@@ -58,6 +58,26 @@ function pgCpuMs(postmasterPid: number | null): number {
   return total * (1000 / 100);
 }
 
+/** CPU (ms) per kind of PostgreSQL process (backend, walwriter, checkpointer, autovacuum…). */
+function pgCpuByKind(postmasterPid: number | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!postmasterPid) return out;
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) !== postmasterPid) continue;
+      const title = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const kind = /postgres: (\S+ \S+ \S+)/.exec(title)?.[1]?.includes('127.0.0.1') ? 'backend' : (title.replace(/^postgres: /, '').split(' ').slice(0, 2).join(' ') || 'other');
+      out[kind] = (out[kind] ?? 0) + (Number(f[11]) + Number(f[12])) * 10;
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
 async function postmasterPid(db: ReturnType<typeof createDatabase>): Promise<number | null> {
   try {
     const dir = (await db.raw('SHOW data_directory')).rows[0].data_directory as string;
@@ -182,6 +202,9 @@ async function main(): Promise<void> {
     };
     log(`charging: ${connections} connections, ${warmupMs / 1000} s warm-up, ${durationMs / 1000} s measured…`);
     const pgPid = await postmasterPid(db);
+    const walStats = async () => (await db.raw('SELECT wal_records::bigint AS r, wal_fpi::bigint AS f, wal_bytes::bigint AS b FROM pg_stat_wal')).rows[0] as { r: string; f: string; b: string };
+    const wal0 = await walStats();
+    const kinds0 = pgCpuByKind(pgPid);
     const cpu0 = process.cpuUsage();
     const pg0 = pgCpuMs(pgPid);
     const ops0 = engine.stats().operations;
@@ -201,6 +224,10 @@ async function main(): Promise<void> {
     }
     const ops = Math.max(1, engine.stats().operations - ops0);
     const pg1 = pgCpuMs(pgPid);
+    const wal1 = await walStats();
+    const kinds1 = pgCpuByKind(pgPid);
+    const kindDelta = Object.entries(kinds1).map(([k, v]) => `${k} ${(((v - (kinds0[k] ?? 0)) * 1000) / ops).toFixed(0)} µs`).join(', ');
+    log(`postgres per operation: WAL ${((Number(wal1.r) - Number(wal0.r)) / ops).toFixed(1)} records, ${((Number(wal1.f) - Number(wal0.f)) / ops).toFixed(2)} full-page images, ${((Number(wal1.b) - Number(wal0.b)) / ops).toFixed(0)} bytes; CPU by process (live ones): ${kindDelta}`);
     if (process.env.BENCH_DEBUG) log(`debug: postmaster ${pgPid}, postgres cpu ${pg0} → ${pg1} ms`);
     log(`cpu per operation (whole run incl. warm-up, ${ops} operations): server ${((cpu.user + cpu.system) / ops).toFixed(0)} µs, postgres ${pgPid ? ((pg1 - pg0) * 1000 / ops).toFixed(0) : '?'} µs, load generator ${(charging.cpuMicros / Math.max(1, charging.totalOps)).toFixed(0)} µs`);
     const loadDuring = uptime();

@@ -115,7 +115,16 @@ const preparedOn = new WeakMap<PoolClient, Set<string>>();
 /** Sets what the engine's statements rely on, once per connection. */
 export async function prepareConnection(client: PoolClient): Promise<void> {
   if (preparedOn.has(client)) return;
-  await client.query(`SET plan_cache_mode = force_generic_plan; SET standard_conforming_strings = on`);
+  // Every statement of the engine reaches rows by key, so its plans must be index plans whatever
+  // the statistics say: a plan prepared while a table is small (a fresh database) would otherwise
+  // keep hash-joining a sequential scan of it as it grows. Sequential scans and hash/merge joins
+  // are priced out (not forbidden: the double-entry trigger still scans its transition table).
+  // jit off: short OLTP statements never gain from it, and a generic plan's estimate could make
+  // each execution pay for compiling.
+  await client.query(
+    'SET plan_cache_mode = force_generic_plan; SET standard_conforming_strings = on; SET jit = off; ' +
+    'SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off',
+  );
   preparedOn.set(client, new Set());
 }
 
