@@ -311,3 +311,31 @@ describe('charging engine (real PostgreSQL)', () => {
     expect((await bucket(shared.id)).reserved).toBe(0n);
   });
 });
+
+describe('charging engine: connection state', () => {
+  test('a connection that lost its prepared statements (a pooler’s DISCARD ALL) prepares them again', async () => {
+    const t = await createTestDatabase();
+    const pool = new Pool({ connectionString: t.url, max: 1 });
+    const engine = createChargingEngine({ pool, cache: false });
+    try {
+      const planId = await seedPlan(t.db);
+      const line = await seedLine(t.db, { planId });
+      await fundWallet(t.db, line.accountId, 1_000_000n);
+      const sms = (n: number): CreateOp => ({
+        kind: 'create', ref: `prep-${n}-${crypto.randomUUID()}`, sequenceNumber: 0, invocationTime: new Date(), raw: {}, oneTimeEvent: 'IEC',
+        context: { zone: 'home', destination: '491701234567' }, units: [{ ratingGroup: 30, requested: 1n, used: [] }],
+        subscriber: { kind: 'imsi', value: line.imsi }, subscriberIdentifier: `imsi-${line.imsi}`,
+      });
+      expect(await engine.charge(sms(1))).toMatchObject({ kind: 'response', httpStatus: 201 });
+      await pool.query('DEALLOCATE ALL');
+      expect(await engine.charge(sms(2))).toMatchObject({ kind: 'response', httpStatus: 201 });
+      expect(await engine.charge(sms(3))).toMatchObject({ kind: 'response', httpStatus: 201 });
+      const w = await t.db('wallets').where({ billing_account_id: line.accountId }).first();
+      expect(BigInt(w.balance_micros)).toBe(1_000_000n - 3n * 50_000n);
+    } finally {
+      await engine.close();
+      await pool.end();
+      await t.drop();
+    }
+  });
+});

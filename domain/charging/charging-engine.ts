@@ -24,7 +24,7 @@ import type { Pool, PoolClient } from 'pg';
 import { parseTariff, type Tariff } from './tariff.types';
 import { DEFAULT_POLICY, type ChargingPolicy } from './charging-policy';
 import { answerKey, decideBatch } from './charging-decision';
-import { lockBatchState, loadAnswers, prepareConnection, resolveLines, writeBatch, type LineInfo, type LockKeys, type Resolved } from './charging.store';
+import { forgetPrepared, lockBatchState, loadAnswers, prepareConnection, resolveLines, writeBatch, type LineInfo, type LockKeys, type Resolved } from './charging.store';
 import { LineCache, listenForInvalidations } from './line-cache';
 import type {
   ChargingAnswer,
@@ -97,7 +97,7 @@ interface Item {
 }
 
 const MONEY_COUNTER_KINDS = ['revenue', 'adjustments', 'gateway_cash', 'receivables', 'discounts'] as const;
-const RETRIABLE = new Set(['40P01', '40001', '23505', '55P03']);
+const RETRIABLE = new Set(['40P01', '40001', '23505', '55P03', '26000']);
 
 export function createChargingEngine(options: ChargingEngineOptions): ChargingEngine {
   return new Engine(options);
@@ -287,6 +287,11 @@ class Engine implements ChargingEngine {
         return await this.transaction(client, ops);
       } catch (err) {
         await client.query('ROLLBACK').catch(() => { broken = true; });
+        // A connection that lost its prepared statements (a pooler's DISCARD ALL) is replaced.
+        if ((err as { code?: string }).code === '26000') {
+          forgetPrepared(client);
+          broken = true;
+        }
         throw err;
       }
     } finally {

@@ -128,6 +128,11 @@ export async function prepareConnection(client: PoolClient): Promise<void> {
   preparedOn.set(client, new Set());
 }
 
+/** After `prepared statement does not exist` (a pooler's DISCARD ALL, say): prepare again. */
+export function forgetPrepared(client: PoolClient): void {
+  preparedOn.delete(client);
+}
+
 async function ensurePrepared(client: PoolClient, name: string, text: string): Promise<void> {
   let names = preparedOn.get(client);
   if (!names) {
