@@ -46,6 +46,7 @@ export interface LoadReport {
 }
 
 const BASE = '/nchf-convergedcharging/v3/chargingdata';
+/* eslint-disable @typescript-eslint/no-explicit-any -- answers are read loosely, as a network element would */
 
 export async function runLoad(cfg: LoadConfig): Promise<LoadReport> {
   const headers = `Host: ${cfg.host}:${cfg.port}\r\nAuthorization: Bearer ${cfg.apiKey}\r\nContent-Type: application/json\r\n`;

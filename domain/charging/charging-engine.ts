@@ -54,8 +54,9 @@ export interface ChargingEngineOptions {
 }
 
 export interface ChargingEngineStats {
-  /** Milliseconds spent per phase, summed over batches (wall time, including waits). */
-  phases: { connect: number; resolve: number; lock: number; decide: number; write: number; commit: number };
+  /** Milliseconds spent per phase, summed over batches (wall time, including waits);
+   * `commit` is the write statement and the commit, sent together. */
+  phases: { connect: number; resolve: number; lock: number; decide: number; commit: number };
   batches: number;
   operations: number;
   failedBatches: number;
@@ -119,7 +120,7 @@ class Engine implements ChargingEngine {
   private readonly tariffs = new Map<string, { tariff: Tariff | null; until: number }>();
   private readonly systemAccounts = new Map<string, string>();
   private readonly counters: ChargingEngineStats = {
-    phases: { connect: 0, resolve: 0, lock: 0, decide: 0, write: 0, commit: 0 },
+    phases: { connect: 0, resolve: 0, lock: 0, decide: 0, commit: 0 },
     batches: 0, operations: 0, failedBatches: 0, retriedOperations: 0, maxBatchSize: 0, queued: 0, running: 0,
   };
   private readonly cache = new LineCache();
@@ -275,12 +276,12 @@ class Engine implements ChargingEngine {
   // ---- one batch -----------------------------------------------------------------------------
 
   private async execute(ops: ChargingOp[]): Promise<OpResult[]> {
-    let t = performance.now();
+    const t = performance.now();
     const client = await this.pool.connect();
     // The engine's statements have a fixed shape (arrays and JSON documents as parameters): they
     // are prepared once per connection, with generic plans.
     await prepareConnection(client);
-    t = this.phase('connect', t);
+    this.phase('connect', t);
     let broken = false;
     try {
       try {

@@ -103,6 +103,7 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 const big = (v: string | null) => (v === null ? null : BigInt(v));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a rated_usage row as pg returns it
 function toUsage(r: Record<string, any>): UsageRecord {
   return {
     id: String(r.id), journalEntryId: r.journal_entry_id === null ? null : String(r.journal_entry_id), chargingDataRef: r.charging_data_ref,
@@ -146,6 +147,7 @@ export async function explainCharge(db: Knex, journalEntryId: string): Promise<C
   if (!e) throw new DomainError('NOT_FOUND', 'no journal entry has this id', ['journalEntryId']);
   const postings = await db('postings as p').join('ledger_accounts as a', 'a.id', 'p.ledger_account_id')
     .where('p.journal_entry_id', journalEntryId).orderBy('p.id').select('p.ledger_account_id', 'a.code', 'a.kind', 'p.unit', 'p.amount');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- journal details are free-form JSON
   const details = (e.details ?? {}) as Record<string, any>;
   const balanceIds = Object.keys(details.balances ?? {});
   const codes = balanceIds.length ? await db('ledger_accounts').whereIn('id', balanceIds).select('id', 'code') : [];
