@@ -3,12 +3,8 @@
  * immutability, credit notes, HTML; collection from the saved card; reminders, late fee, suspension
  * and termination when it keeps failing; dunning stops as soon as the invoice is paid. */
 import crypto from 'node:crypto';
-import { Pool } from 'pg';
-import { createTestDatabase } from '../support/services';
-import { startBillingWorker } from './support';
+import { useBillingTestStack } from './support';
 import { seedAccount } from '../../domain/charging/testing/fixtures';
-import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
-import { verifyBalances } from '../../domain/ledger/ledger-verify';
 import { SandboxPaymentGateway } from '../../domain/payments';
 import { savePaymentMethod } from '../../domain/payments/top-ups.repository';
 import { addInvoiceLine, createCreditNote, creditNotesOf, findInvoice, invoiceLines, openInvoiceFor } from '../../domain/billing/invoices.repository';
@@ -20,42 +16,23 @@ jest.setTimeout(120_000);
 const TIMETABLE: DunningTimetable = { reminderDays: [1, 2], lateFeeMinor: 500, lateFeeAfterDays: 2, suspendAfterDays: 3, terminateAfterDays: 4 };
 
 describe('postpaid invoices and dunning', () => {
-  let t: Awaited<ReturnType<typeof createTestDatabase>>;
-  let w: Awaited<ReturnType<typeof startBillingWorker>>;
-  let pool: Pool;
-  let engine: ChargingEngine;
   const gateway = new SandboxPaymentGateway();
-
-  beforeAll(async () => {
-    t = await createTestDatabase();
-    pool = new Pool({ connectionString: t.url, max: 4 });
-    engine = createChargingEngine({ pool });
-    w = await startBillingWorker(t.db, { chargingEngine: engine, paymentGateway: gateway });
-  });
-  afterAll(async () => {
-    await w?.stop();
-    await engine?.close();
-    await pool?.end();
-    await t?.drop();
-  });
-  afterEach(async () => {
-    expect((await verifyBalances(t.db)).problems).toEqual([]);
-  });
+  const stack = useBillingTestStack(gateway);
 
   async function account(card: string) {
-    const id = await seedAccount(t.db, { paymentType: 'postpaid', creditLimitMinor: 100_000n });
+    const id = await seedAccount(stack.t.db, { paymentType: 'postpaid', creditLimitMinor: 100_000n });
     const customer = await gateway.createCustomer({ billingAccountId: id });
     const pm = await gateway.attachPaymentMethod({ customerRef: customer.customerRef, paymentMethodRef: card });
-    await savePaymentMethod(t.db, { billingAccountId: id, gateway: 'sandbox', customerRef: customer.customerRef, paymentMethodRef: pm.paymentMethodRef });
+    await savePaymentMethod(stack.t.db, { billingAccountId: id, gateway: 'sandbox', customerRef: customer.customerRef, paymentMethodRef: pm.paymentMethodRef });
     const subscriberId = crypto.randomUUID();
-    await t.db('subscribers').insert({ id: subscriberId, billing_account_id: id, msisdn: `49171${crypto.randomInt(1e6, 9e6)}`, state: 'active', activated_at: new Date() });
-    await addInvoiceLine(t.db, { billingAccountId: id, asOf: '2026-03-10', kind: 'one_off', description: 'SIM card', amountMinor: 1000n, sourceRef: 'sim-fee' });
-    await addInvoiceLine(t.db, { billingAccountId: id, asOf: '2026-03-10', kind: 'credit', description: 'Goodwill', amountMinor: 200n, sourceRef: 'goodwill' });
-    return { id, subscriberId, invoice: await openInvoiceFor(t.db, id, '2026-03-10') };
+    await stack.t.db('subscribers').insert({ id: subscriberId, billing_account_id: id, msisdn: `49171${crypto.randomInt(1e6, 9e6)}`, state: 'active', activated_at: new Date() });
+    await addInvoiceLine(stack.t.db, { billingAccountId: id, asOf: '2026-03-10', kind: 'one_off', description: 'SIM card', amountMinor: 1000n, sourceRef: 'sim-fee' });
+    await addInvoiceLine(stack.t.db, { billingAccountId: id, asOf: '2026-03-10', kind: 'credit', description: 'Goodwill', amountMinor: 200n, sourceRef: 'goodwill' });
+    return { id, subscriberId, invoice: await openInvoiceFor(stack.t.db, id, '2026-03-10') };
   }
   async function dun(invoiceId: string) {
-    return w.client.workflow.start('invoiceWorkflow', {
-      workflowId: `invoice:${invoiceId}`, taskQueue: w.taskQueue, args: [{ invoiceId, asOf: '2026-04-01', timetable: TIMETABLE, dayMs: 150 }],
+    return stack.w.client.workflow.start('invoiceWorkflow', {
+      workflowId: `invoice:${invoiceId}`, taskQueue: stack.w.taskQueue, args: [{ invoiceId, asOf: '2026-04-01', timetable: TIMETABLE, dayMs: 150 }],
     });
   }
 
@@ -63,21 +40,21 @@ describe('postpaid invoices and dunning', () => {
     const a = await account('pm_card_visa');
     const state = (await (await dun(a.invoice.id)).result()) as InvoiceWorkflowState;
     expect(state.outcome).toBe('paid');
-    const inv = (await findInvoice(t.db, a.invoice.id))!;
+    const inv = (await findInvoice(stack.t.db, a.invoice.id))!;
     // 10.00 − 2.00 = 8.00, tax 19 % = 1.52, total 9.52.
     expect(inv).toMatchObject({ status: 'paid', subtotalMinor: 800n, taxMinor: 152n, totalMinor: 952n, paidMinor: 952n });
     expect(inv.number).toMatch(/^INV-\d{8}$/);
     // The wallet got the pre-tax part of the payment (receivables → wallet).
-    expect(BigInt((await t.db('wallets').where({ billing_account_id: a.id }).first()).balance_micros)).toBe(8_000_000n);
-    await expect(t.db('invoice_lines').where({ invoice_id: inv.id }).update({ amount_minor: 1 })).rejects.toThrow(/immutable/);
-    await expect(t.db('invoices').where({ id: inv.id }).update({ total_minor: 1 })).rejects.toThrow(/issued/);
-    await expect(t.db('invoice_lines').insert({ invoice_id: inv.id, kind: 'one_off', description: 'x', amount_minor: 1, source_ref: 'late' })).rejects.toThrow(/immutable/);
+    expect(BigInt((await stack.t.db('wallets').where({ billing_account_id: a.id }).first()).balance_micros)).toBe(8_000_000n);
+    await expect(stack.t.db('invoice_lines').where({ invoice_id: inv.id }).update({ amount_minor: 1 })).rejects.toThrow(/immutable/);
+    await expect(stack.t.db('invoices').where({ id: inv.id }).update({ total_minor: 1 })).rejects.toThrow(/issued/);
+    await expect(stack.t.db('invoice_lines').insert({ invoice_id: inv.id, kind: 'one_off', description: 'x', amount_minor: 1, source_ref: 'late' })).rejects.toThrow(/immutable/);
 
-    const cn = await createCreditNote(t.db, { invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' });
+    const cn = await createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' });
     expect(cn.number).toMatch(/^CN-\d{8}$/);
-    expect((await createCreditNote(t.db, { invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' })).id).toBe(cn.id);
-    await expect(createCreditNote(t.db, { invoiceId: inv.id, amountMinor: 10_000n, reason: 'too much', idempotencyKey: 'x', actor: 'test' })).rejects.toMatchObject({ code: 'AMOUNT_TOO_LARGE' });
-    const html = renderInvoiceHtml({ invoice: (await findInvoice(t.db, inv.id))!, lines: await invoiceLines(t.db, inv.id), creditNotes: await creditNotesOf(t.db, inv.id), customerName: 'Test <customer>' });
+    expect((await createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' })).id).toBe(cn.id);
+    await expect(createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 10_000n, reason: 'too much', idempotencyKey: 'x', actor: 'test' })).rejects.toMatchObject({ code: 'AMOUNT_TOO_LARGE' });
+    const html = renderInvoiceHtml({ invoice: (await findInvoice(stack.t.db, inv.id))!, lines: await invoiceLines(stack.t.db, inv.id), creditNotes: await creditNotesOf(stack.t.db, inv.id), customerName: 'Test <customer>' });
     expect(html).toContain(inv.number!);
     expect(html).toContain('9.52 EUR');
     expect(html).toContain('SIM card');
@@ -90,10 +67,10 @@ describe('postpaid invoices and dunning', () => {
     const state = (await (await dun(a.invoice.id)).result()) as InvoiceWorkflowState;
     expect(state.outcome).toBe('terminated');
     expect(state.steps.map((s) => s.step)).toEqual(['issued', 'reminder', 'reminder', 'late_fee', 'suspended', 'terminated']);
-    expect(w.lifecycle.calls.filter((c) => c.subscriberId === a.subscriberId).map((c) => c.action)).toEqual(['suspend', 'terminate']);
-    const next = await t.db('invoices').where({ billing_account_id: a.id, status: 'open' }).first();
-    expect(await t.db('invoice_lines').where({ invoice_id: next.id, kind: 'late_fee' }).pluck('amount_minor')).toEqual(['500']);
-    expect(await t.db('notification_events').where({ billing_account_id: a.id }).pluck('event_type')).toEqual(
+    expect(stack.w.lifecycle.calls.filter((c) => c.subscriberId === a.subscriberId).map((c) => c.action)).toEqual(['suspend', 'terminate']);
+    const next = await stack.t.db('invoices').where({ billing_account_id: a.id, status: 'open' }).first();
+    expect(await stack.t.db('invoice_lines').where({ invoice_id: next.id, kind: 'late_fee' }).pluck('amount_minor')).toEqual(['500']);
+    expect(await stack.t.db('notification_events').where({ billing_account_id: a.id }).pluck('event_type')).toEqual(
       expect.arrayContaining(['invoice_issued', 'payment_failed', 'suspension_warning']),
     );
   });
@@ -106,11 +83,11 @@ describe('postpaid invoices and dunning', () => {
     const state = (await h.result()) as InvoiceWorkflowState;
     expect(state.outcome).toBe('paid');
     expect(state.steps.map((s) => s.step)).not.toContain('suspended');
-    expect(w.lifecycle.calls.filter((c) => c.subscriberId === a.subscriberId)).toEqual([]);
+    expect(stack.w.lifecycle.calls.filter((c) => c.subscriberId === a.subscriberId)).toEqual([]);
   });
 
   it('numbers invoices without gaps', async () => {
-    const numbers = (await t.db('invoices').whereNotNull('number').orderBy('number').pluck('number')).map((n: string) => Number(n.slice(4)));
+    const numbers = (await stack.t.db('invoices').whereNotNull('number').orderBy('number').pluck('number')).map((n: string) => Number(n.slice(4)));
     expect(numbers).toEqual(numbers.map((_, i) => numbers[0] + i));
   });
 });

@@ -6,7 +6,11 @@ import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { createWorker } from '../../worker';
 import { createLogger } from '../../platform/logger';
-import { testServices } from '../support/services';
+import { Pool } from 'pg';
+import { createTestDatabase, testServices } from '../support/services';
+import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
+import { verifyBalances } from '../../domain/ledger/ledger-verify';
+import type { PaymentGateway } from '../../domain/payments/payment-gateway';
 import type { LifecyclePort } from '../../activities/billing.activities';
 
 export class FakeLifecycle implements LifecyclePort {
@@ -60,4 +64,31 @@ export async function startBillingWorker(db: Knex, extra: Record<string, unknown
       await connection.close();
     },
   };
+}
+
+/** A database, a charging engine and a billing worker for one test file, with ledger conservation
+ * checked after every test (the invariant every billing scenario must keep). */
+export function useBillingTestStack(paymentGateway: PaymentGateway) {
+  const stack = {} as {
+    t: Awaited<ReturnType<typeof createTestDatabase>>;
+    w: Awaited<ReturnType<typeof startBillingWorker>>;
+    pool: Pool;
+    engine: ChargingEngine;
+  };
+  beforeAll(async () => {
+    stack.t = await createTestDatabase();
+    stack.pool = new Pool({ connectionString: stack.t.url, max: 4 });
+    stack.engine = createChargingEngine({ pool: stack.pool });
+    stack.w = await startBillingWorker(stack.t.db, { chargingEngine: stack.engine, paymentGateway });
+  });
+  afterAll(async () => {
+    await stack.w?.stop();
+    await stack.engine?.close();
+    await stack.pool?.end();
+    await stack.t?.drop();
+  });
+  afterEach(async () => {
+    expect((await verifyBalances(stack.t.db)).problems).toEqual([]);
+  });
+  return stack;
 }

@@ -2,12 +2,8 @@
  * refund when the credit cannot be made) and vouchers redeemed concurrently. The ledger verifies
  * after every scenario. */
 import crypto from 'node:crypto';
-import { Pool } from 'pg';
-import { createTestDatabase } from '../support/services';
-import { startBillingWorker } from './support';
+import { useBillingTestStack } from './support';
 import { seedAccount } from '../../domain/charging/testing/fixtures';
-import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
-import { verifyBalances } from '../../domain/ledger/ledger-verify';
 import { SandboxPaymentGateway } from '../../domain/payments';
 import { openTopUp, savePaymentMethod } from '../../domain/payments/top-ups.repository';
 import { createVoucherBatch, redeemVoucher } from '../../domain/payments/vouchers';
@@ -17,64 +13,45 @@ import type { TopUpWorkflowResult } from '../../workflows/top-up.workflow';
 jest.setTimeout(120_000);
 
 describe('top-ups and vouchers', () => {
-  let t: Awaited<ReturnType<typeof createTestDatabase>>;
-  let w: Awaited<ReturnType<typeof startBillingWorker>>;
-  let pool: Pool;
-  let engine: ChargingEngine;
   const gateway = new SandboxPaymentGateway();
+  const stack = useBillingTestStack(gateway);
 
-  beforeAll(async () => {
-    t = await createTestDatabase();
-    pool = new Pool({ connectionString: t.url, max: 4 });
-    engine = createChargingEngine({ pool });
-    w = await startBillingWorker(t.db, { chargingEngine: engine, paymentGateway: gateway });
-  });
-  afterAll(async () => {
-    await w?.stop();
-    await engine?.close();
-    await pool?.end();
-    await t?.drop();
-  });
-  afterEach(async () => {
-    expect((await verifyBalances(t.db)).problems).toEqual([]);
-  });
-
-  const balanceMinor = async (accountId: string) => BigInt((await t.db('wallets').where({ billing_account_id: accountId }).first()).balance_micros) / 10_000n;
+  const balanceMinor = async (accountId: string) => BigInt((await stack.t.db('wallets').where({ billing_account_id: accountId }).first()).balance_micros) / 10_000n;
   async function withCard(accountId: string, token: string) {
     const customer = await gateway.createCustomer({ billingAccountId: accountId });
     const pm = await gateway.attachPaymentMethod({ customerRef: customer.customerRef, paymentMethodRef: token, setAsDefault: true });
-    await savePaymentMethod(t.db, { billingAccountId: accountId, gateway: 'sandbox', customerRef: customer.customerRef, paymentMethodRef: pm.paymentMethodRef });
+    await savePaymentMethod(stack.t.db, { billingAccountId: accountId, gateway: 'sandbox', customerRef: customer.customerRef, paymentMethodRef: pm.paymentMethodRef });
   }
   async function topUp(accountId: string, amountMinor: bigint, key = crypto.randomUUID()) {
-    await openTopUp(t.db, { idempotencyKey: key, billingAccountId: accountId, amountMinor, source: 'card' });
-    const h = await w.client.workflow.start('topUpWorkflow', { workflowId: `top-up:${key}`, taskQueue: w.taskQueue, args: [{ key }] });
+    await openTopUp(stack.t.db, { idempotencyKey: key, billingAccountId: accountId, amountMinor, source: 'card' });
+    const h = await stack.w.client.workflow.start('topUpWorkflow', { workflowId: `top-up:${key}`, taskQueue: stack.w.taskQueue, args: [{ key }] });
     return { key, result: (await h.result()) as TopUpWorkflowResult };
   }
 
   it('captures, credits the wallet once and notifies', async () => {
-    const account = await seedAccount(t.db);
+    const account = await seedAccount(stack.t.db);
     await withCard(account, 'pm_card_visa');
     const { key, result } = await topUp(account, 2_500n);
     expect(result.status).toBe('credited');
     expect(await balanceMinor(account)).toBe(2_500n);
     // The same key again: the same top-up, not a second credit.
-    await expect(openTopUp(t.db, { idempotencyKey: key, billingAccountId: account, amountMinor: 2_500n, source: 'card' })).resolves.toMatchObject({ status: 'credited' });
+    await expect(openTopUp(stack.t.db, { idempotencyKey: key, billingAccountId: account, amountMinor: 2_500n, source: 'card' })).resolves.toMatchObject({ status: 'credited' });
     expect(await balanceMinor(account)).toBe(2_500n);
-    expect(await t.db('notification_events').where({ event_key: `top-up:${key}:completed` })).toHaveLength(1);
+    expect(await stack.t.db('notification_events').where({ event_key: `top-up:${key}:completed` })).toHaveLength(1);
   });
 
   it('a declined card is a clear outcome and moves no money', async () => {
-    const account = await seedAccount(t.db);
+    const account = await seedAccount(stack.t.db);
     await withCard(account, 'pm_card_chargeDeclined');
     const { key, result } = await topUp(account, 1_000n);
     expect(result).toMatchObject({ status: 'declined', code: 'PAYMENT_DECLINED', message: 'Your card was declined.' });
     expect(await balanceMinor(account)).toBe(0n);
-    expect(await t.db('top_ups').where({ idempotency_key: key }).first()).toMatchObject({ status: 'declined', error_code: 'card_declined' });
-    expect(await t.db('notification_events').where({ event_key: `top-up:${key}:failed` })).toHaveLength(1);
+    expect(await stack.t.db('top_ups').where({ idempotency_key: key }).first()).toMatchObject({ status: 'declined', error_code: 'card_declined' });
+    expect(await stack.t.db('notification_events').where({ event_key: `top-up:${key}:failed` })).toHaveLength(1);
   });
 
   it('retries a gateway that fails transiently, with the same idempotency key', async () => {
-    const account = await seedAccount(t.db);
+    const account = await seedAccount(stack.t.db);
     await withCard(account, 'pm_card_transientFailure');
     const { result } = await topUp(account, 700n);
     expect(result.status).toBe('credited');
@@ -82,37 +59,37 @@ describe('top-ups and vouchers', () => {
   });
 
   it('refunds the payment when the wallet cannot be credited', async () => {
-    const [customer] = await t.db('customers').insert({ kind: 'individual', name: 'No wallet' }).returning('id');
-    const [account] = await t.db('billing_accounts').insert({ customer_id: customer.id, payment_type: 'prepaid', currency: 'EUR' }).returning('id');
+    const [customer] = await stack.t.db('customers').insert({ kind: 'individual', name: 'No wallet' }).returning('id');
+    const [account] = await stack.t.db('billing_accounts').insert({ customer_id: customer.id, payment_type: 'prepaid', currency: 'EUR' }).returning('id');
     await withCard(account.id, 'pm_card_visa');
     const { key, result } = await topUp(account.id, 1_200n);
     expect(result.status).toBe('refunded');
-    const row = await t.db('top_ups').where({ idempotency_key: key }).first();
+    const row = await stack.t.db('top_ups').where({ idempotency_key: key }).first();
     expect(row.status).toBe('refunded');
     const payment = await gateway.getPayment(row.payment_ref);
     expect(payment).toMatchObject({ amountCapturedMinor: 1_200n, amountRefundedMinor: 1_200n });
   });
 
   it('a voucher redeemed twice at once is credited once', async () => {
-    const a = await seedAccount(t.db);
-    const b = await seedAccount(t.db);
-    const batch = await createVoucherBatch(t.db, { count: 3, amountMinor: 1_500n, currency: 'EUR', expiresAt: new Date(Date.now() + 86_400_000), actor: 'test' });
+    const a = await seedAccount(stack.t.db);
+    const b = await seedAccount(stack.t.db);
+    const batch = await createVoucherBatch(stack.t.db, { count: 3, amountMinor: 1_500n, currency: 'EUR', expiresAt: new Date(Date.now() + 86_400_000), actor: 'test' });
     expect(new Set(batch.pins.map((p) => p.pin)).size).toBe(3);
-    const stored = await t.db('vouchers').where({ batch_id: batch.id });
+    const stored = await stack.t.db('vouchers').where({ batch_id: batch.id });
     expect(stored.some((v) => v.pin_hash.toString().includes(batch.pins[0].pin))).toBe(false);
     const pin = batch.pins[0].pin;
     const attempts = await Promise.allSettled([
-      redeemVoucher(t.db, engine, { pin, billingAccountId: a, actor: 'test' }),
-      redeemVoucher(t.db, engine, { pin, billingAccountId: b, actor: 'test' }),
-      redeemVoucher(t.db, engine, { pin, billingAccountId: a, actor: 'test' }),
+      redeemVoucher(stack.t.db, stack.engine, { pin, billingAccountId: a, actor: 'test' }),
+      redeemVoucher(stack.t.db, stack.engine, { pin, billingAccountId: b, actor: 'test' }),
+      redeemVoucher(stack.t.db, stack.engine, { pin, billingAccountId: a, actor: 'test' }),
     ]);
     const ok = attempts.filter((x) => x.status === 'fulfilled');
     const refused = attempts.filter((x): x is PromiseRejectedResult => x.status === 'rejected');
     expect(refused.every((r) => r.reason instanceof DomainError && r.reason.code === 'VOUCHER_ALREADY_REDEEMED')).toBe(true);
     expect((await balanceMinor(a)) + (await balanceMinor(b))).toBe(1_500n);
     expect(ok.length).toBeGreaterThanOrEqual(1);
-    const entries = await t.db('journal_entries').where('source_ref', `voucher:${batch.pins[0].serial}`);
+    const entries = await stack.t.db('journal_entries').where('source_ref', `voucher:${batch.pins[0].serial}`);
     expect(entries).toHaveLength(1);
-    await expect(redeemVoucher(t.db, engine, { pin: '0000000000000000', billingAccountId: a, actor: 'test' })).rejects.toMatchObject({ code: 'VOUCHER_INVALID' });
+    await expect(redeemVoucher(stack.t.db, stack.engine, { pin: '0000000000000000', billingAccountId: a, actor: 'test' })).rejects.toMatchObject({ code: 'VOUCHER_INVALID' });
   });
 });
