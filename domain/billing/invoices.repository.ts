@@ -5,11 +5,15 @@
  * engine journals), one-off charges, credits, and tax at the configured rate. Numbers are gapless:
  * a counter row per series is incremented in the issuing transaction, so a rolled-back issue gives
  * its number back. Issued invoices are immutable (database triggers); corrections are credit notes.
+ * The tax of an issued invoice is journaled in the issuing transaction (receivables → tax payable),
+ * and a credit note's tax share is journaled back in the crediting one (see invoice-tax.ts).
  */
 import type { Knex } from 'knex';
 import { DomainError } from '../shared/domain-error';
-import { microsToMinorRounded } from '../ledger/money';
-import { roundHalfAwayFromZero } from './proration';
+import { microsToMinorRounded, minorToMicros } from '../ledger/money';
+import {
+  creditNoteTaxEntryKey, creditNoteTaxShare, invoiceTaxEntryKey, receivablesAccountCode, taxOn, taxPayableAccountCode,
+} from './invoice-tax';
 
 export interface Invoice {
   id: string;
@@ -130,7 +134,7 @@ export async function issueInvoice(db: Knex, invoiceId: string, options: { asOf:
     const subtotal = BigInt((sum?.s as string | null) ?? '0');
     const rate = await trx('tax_rates').where({ is_default: true }).first('rate_ppm', 'name');
     const ratePpm = BigInt(rate?.rate_ppm ?? 0);
-    const tax = subtotal > 0n ? roundHalfAwayFromZero(subtotal * ratePpm, 1_000_000n) : 0n;
+    const tax = taxOn(subtotal, ratePpm);
     if (tax !== 0n) {
       await trx('invoice_lines').insert({ invoice_id: invoiceId, kind: 'tax', description: rate?.name ?? 'Tax', amount_minor: tax.toString(), source_ref: 'tax' })
         .onConflict(['invoice_id', 'source_ref']).ignore();
@@ -144,8 +148,40 @@ export async function issueInvoice(db: Knex, invoiceId: string, options: { asOf:
       status: total <= 0n ? 'paid' : 'issued', number, subtotal_minor: subtotal.toString(), tax_minor: tax.toString(), total_minor: total.toString(),
       tax_rate_ppm: Number(ratePpm), issued_at: trx.fn.now(), due_on: due.toISOString().slice(0, 10), paid_at: total <= 0n ? trx.fn.now() : null,
     }).returning('*');
+    await postTax(trx, {
+      key: invoiceTaxEntryKey(invoiceId), entryType: 'invoice', sourceRef: `invoice:${invoiceId}`, currency: invoice.currency, taxMinor: tax,
+      details: { invoice: number, taxRatePpm: Number(ratePpm), taxMinor: tax.toString() },
+    });
     return toInvoice(row);
   });
+}
+
+/** One journal entry moving tax between the customer's receivable and the tax liability (positive:
+ * tax owed on an issued invoice; negative: taken back by a credit note), in the caller's transaction,
+ * both postings in one statement (the double-entry trigger checks each INSERT). Idempotent on its
+ * key. Neither account is a wallet or a bucket, so this never races the charging engine. */
+async function postTax(
+  trx: Knex.Transaction,
+  e: { key: string; entryType: 'invoice' | 'credit_note'; sourceRef: string; currency: string; taxMinor: bigint; details: Record<string, unknown> },
+): Promise<void> {
+  if (e.taxMinor === 0n) return;
+  const receivables = receivablesAccountCode(e.currency);
+  const payable = taxPayableAccountCode(e.currency);
+  await trx.raw(
+    `INSERT INTO ledger_accounts (code, kind, unit) VALUES (?, 'receivables', ?), (?, 'taxes', ?) ON CONFLICT (code) DO NOTHING`,
+    [receivables, e.currency, payable, e.currency],
+  );
+  const [entry] = await trx('journal_entries')
+    .insert({ entry_type: e.entryType, source_ref: e.sourceRef, idempotency_key: e.key, actor: 'billing:tax', details: JSON.stringify(e.details), occurred_at: trx.fn.now() })
+    .onConflict('idempotency_key').ignore()
+    .returning('id');
+  if (!entry) return;
+  const micros = minorToMicros(e.taxMinor, e.currency);
+  await trx.raw(
+    `INSERT INTO postings (journal_entry_id, ledger_account_id, unit, amount)
+     SELECT ?, a.id, a.unit, CASE WHEN a.code = ? THEN ?::bigint ELSE -?::bigint END FROM ledger_accounts a WHERE a.code IN (?, ?)`,
+    [entry.id, payable, micros.toString(), micros.toString(), receivables, payable],
+  );
 }
 
 /** Open invoices whose period has ended on or before the date (a batch). */
@@ -188,6 +224,16 @@ export async function createCreditNote(
       number: `CN-${String(Number(seq.next_value) - 1).padStart(8, '0')}`, invoice_id: input.invoiceId, amount_minor: input.amountMinor.toString(),
       reason: input.reason.trim(), idempotency_key: input.idempotencyKey, created_by: input.actor,
     }).returning('*');
+    // Only an invoice whose tax was journaled at issue has a tax share to take back.
+    if (await trx('journal_entries').where({ idempotency_key: invoiceTaxEntryKey(input.invoiceId) }).first('id')) {
+      const share = creditNoteTaxShare({
+        totalMinor: BigInt(inv.total_minor), taxMinor: BigInt(inv.tax_minor), creditedBeforeMinor: BigInt(inv.credited_minor), amountMinor: input.amountMinor,
+      });
+      await postTax(trx, {
+        key: creditNoteTaxEntryKey(row.id), entryType: 'credit_note', sourceRef: `credit-note:${row.id}`, currency: String(inv.currency).trim(), taxMinor: -share,
+        details: { invoice: inv.number, creditNote: row.number, taxMinor: (-share).toString() },
+      });
+    }
     const credited = BigInt(inv.credited_minor) + input.amountMinor;
     const settled = credited + BigInt(inv.paid_minor) >= BigInt(inv.total_minor);
     await trx('invoices').where({ id: input.invoiceId }).update({

@@ -7,7 +7,8 @@ import { useBillingTestStack } from './support';
 import { seedAccount } from '../../domain/charging/testing/fixtures';
 import { SandboxPaymentGateway } from '../../domain/payments';
 import { savePaymentMethod } from '../../domain/payments/top-ups.repository';
-import { addInvoiceLine, createCreditNote, creditNotesOf, findInvoice, invoiceLines, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { addInvoiceLine, createCreditNote, creditNotesOf, findInvoice, invoiceLines, issueInvoice, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { creditNoteTaxShare } from '../../domain/billing/invoice-tax';
 import { renderInvoiceHtml } from '../../domain/billing/invoice-render';
 import { invoicePaidSignal, type DunningTimetable, type InvoiceWorkflowState } from '../../workflows/invoice.messages';
 
@@ -30,6 +31,13 @@ describe('postpaid invoices and dunning', () => {
     await addInvoiceLine(stack.t.db, { billingAccountId: id, asOf: '2026-03-10', kind: 'credit', description: 'Goodwill', amountMinor: 200n, sourceRef: 'goodwill' });
     return { id, subscriberId, invoice: await openInvoiceFor(stack.t.db, id, '2026-03-10') };
   }
+  /** Sum of the postings on a system account, optionally of one journal entry (by its key). */
+  async function posted(code: string, entryKey?: string): Promise<bigint> {
+    const q = stack.t.db('postings as p').join('ledger_accounts as a', 'a.id', 'p.ledger_account_id').join('journal_entries as e', 'e.id', 'p.journal_entry_id')
+      .where('a.code', code);
+    if (entryKey) q.where('e.idempotency_key', entryKey);
+    return BigInt((await q.sum({ s: 'p.amount' }).first())?.s ?? 0);
+  }
   async function dun(invoiceId: string) {
     return stack.w.client.workflow.start('invoiceWorkflow', {
       workflowId: `invoice:${invoiceId}`, taskQueue: stack.w.taskQueue, args: [{ invoiceId, asOf: '2026-04-01', timetable: TIMETABLE, dayMs: 150 }],
@@ -46,6 +54,11 @@ describe('postpaid invoices and dunning', () => {
     expect(inv.number).toMatch(/^INV-\d{8}$/);
     // The wallet got the pre-tax part of the payment (receivables → wallet).
     expect(BigInt((await stack.t.db('wallets').where({ billing_account_id: a.id }).first()).balance_micros)).toBe(8_000_000n);
+    // The tax went to the tax liability when the invoice was issued (receivables → tax payable), once.
+    expect(await posted('tax_payable:EUR', `invoice-tax:${inv.id}`)).toBe(1_520_000n);
+    expect(await posted('receivables:EUR', `invoice-tax:${inv.id}`)).toBe(-1_520_000n);
+    await issueInvoice(stack.t.db, inv.id, { asOf: '2026-04-02' });
+    expect(await stack.t.db('journal_entries').where({ source_ref: `invoice:${inv.id}`, entry_type: 'invoice' }).count({ n: '*' }).first()).toEqual({ n: '1' });
     await expect(stack.t.db('invoice_lines').where({ invoice_id: inv.id }).update({ amount_minor: 1 })).rejects.toThrow(/immutable/);
     await expect(stack.t.db('invoices').where({ id: inv.id }).update({ total_minor: 1 })).rejects.toThrow(/issued/);
     await expect(stack.t.db('invoice_lines').insert({ invoice_id: inv.id, kind: 'one_off', description: 'x', amount_minor: 1, source_ref: 'late' })).rejects.toThrow(/immutable/);
@@ -53,6 +66,9 @@ describe('postpaid invoices and dunning', () => {
     const cn = await createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' });
     expect(cn.number).toMatch(/^CN-\d{8}$/);
     expect((await createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' })).id).toBe(cn.id);
+    // 3.00 of 9.52 credited takes back its tax share, 3.00 × 1.52 / 9.52 = 0.48, once.
+    expect(await posted('tax_payable:EUR', `credit-note-tax:${cn.id}`)).toBe(-480_000n);
+    expect(await stack.t.db('journal_entries').where({ source_ref: `credit-note:${cn.id}` }).count({ n: '*' }).first()).toEqual({ n: '1' });
     await expect(createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 10_000n, reason: 'too much', idempotencyKey: 'x', actor: 'test' })).rejects.toMatchObject({ code: 'AMOUNT_TOO_LARGE' });
     const html = renderInvoiceHtml({ invoice: (await findInvoice(stack.t.db, inv.id))!, lines: await invoiceLines(stack.t.db, inv.id), creditNotes: await creditNotesOf(stack.t.db, inv.id), customerName: 'Test <customer>' });
     expect(html).toContain(inv.number!);
@@ -84,6 +100,20 @@ describe('postpaid invoices and dunning', () => {
     expect(state.outcome).toBe('paid');
     expect(state.steps.map((s) => s.step)).not.toContain('suspended');
     expect(stack.w.lifecycle.calls.filter((c) => c.subscriberId === a.subscriberId)).toEqual([]);
+  });
+
+  it('the tax liability in the ledger reconciles with the issued invoices and credit notes', async () => {
+    let expected = 0n;
+    for (const inv of await stack.t.db('invoices').whereNot({ status: 'open' }).andWhere('currency', 'EUR')) {
+      expected += BigInt(inv.tax_minor) * 10_000n;
+      let credited = 0n;
+      for (const cn of await stack.t.db('credit_notes').where({ invoice_id: inv.id }).orderBy('created_at')) {
+        expected -= creditNoteTaxShare({ totalMinor: BigInt(inv.total_minor), taxMinor: BigInt(inv.tax_minor), creditedBeforeMinor: credited, amountMinor: BigInt(cn.amount_minor) }) * 10_000n;
+        credited += BigInt(cn.amount_minor);
+      }
+    }
+    expect(expected).toBeGreaterThan(0n);
+    expect(await posted('tax_payable:EUR')).toBe(expected);
   });
 
   it('numbers invoices without gaps', async () => {
