@@ -1,6 +1,6 @@
 /**
  * Billing in GraphQL: subscriptions with their balances and buckets, recurring charges, invoices
- * (with the readable HTML and its link), credit notes, payments, auto top-up settings, notification
+ * (with the readable HTML, and links to it and to the PDF), credit notes, payments, auto top-up settings, notification
  * webhook endpoints and their delivery log, and the billing run on demand. Finance issues invoices
  * and credit notes; support and integrators read.
  */
@@ -17,7 +17,8 @@ import { microsToMinorFloor } from '../../domain/ledger/money';
 import {
   createCreditNote, creditNotesOf, findInvoice, invoiceLines, listInvoices, type CreditNote, type Invoice, type InvoiceLine,
 } from '../../domain/billing/invoices.repository';
-import { renderInvoiceHtml } from '../../domain/billing/invoice-render';
+import { renderInvoiceHtml, type InvoiceDocument } from '../../domain/billing/invoice-render';
+import { renderInvoicePdf } from '../../domain/billing/invoice-pdf';
 import { findAutoTopUp, setAutoTopUp, type AutoTopUpSettings } from '../../domain/payments/auto-top-up.repository';
 import { NOTIFICATION_EVENT_TYPES } from '../../domain/notifications/notifications.repository';
 import { billingRunWorkflowId } from '../../domain/billing/billing-run.types';
@@ -171,17 +172,20 @@ const InvoiceType = builder.objectRef<Invoice>('Invoice').implement({
     lines: t.field({ type: [InvoiceLineType], resolve: (i, _a, ctx) => invoiceLines(ctx.db, i.id) }),
     creditNotes: t.field({ type: [CreditNoteType], resolve: (i, _a, ctx) => creditNotesOf(ctx.db, i.id) }),
     workflowId: t.string({ resolve: (i) => invoiceWorkflowId(i.id) }),
-    htmlUrl: t.string({ description: 'The readable invoice (send the same API key); print it to PDF from a browser.', resolve: (i) => `/invoices/${i.id}.html` }),
-    html: t.string({ resolve: async (i, _a, ctx) => invoiceHtml(ctx.db, i) }),
+    htmlUrl: t.string({ description: 'The readable invoice as HTML (send the same API key).', resolve: (i) => `/invoices/${i.id}.html` }),
+    pdfUrl: t.string({ description: 'The invoice as a PDF (send the same API key).', resolve: (i) => `/invoices/${i.id}.pdf` }),
+    html: t.string({ resolve: async (i, _a, ctx) => renderInvoiceHtml(await invoiceDocument(ctx.db, i)) }),
   }),
 });
 
-async function invoiceHtml(db: Knex, i: Invoice): Promise<string> {
+/** What both renderings of an invoice are made from. */
+async function invoiceDocument(db: Knex, i: Invoice): Promise<InvoiceDocument> {
   const customer = await db('billing_accounts').join('customers', 'customers.id', 'billing_accounts.customer_id').where('billing_accounts.id', i.billingAccountId).first('customers.name');
-  return renderInvoiceHtml({ invoice: i, lines: await invoiceLines(db, i.id), creditNotes: await creditNotesOf(db, i.id), customerName: customer?.name ?? '' });
+  return { invoice: i, lines: await invoiceLines(db, i.id), creditNotes: await creditNotesOf(db, i.id), customerName: customer?.name ?? '' };
 }
 
-/** `GET /invoices/<id>.html` with an API key of a role that may read invoices. */
+/** `GET /invoices/<id>.html` (also without the extension) and `GET /invoices/<id>.pdf`, with an API
+ * key of a role that may read invoices. */
 export function createInvoiceDocumentRouter(deps: { db: Knex; resolveApiKey: (key: string) => Promise<{ role: Role; actor: string } | undefined> }) {
   const router = express.Router();
   router.get('/invoices/:file', async (req: Request, res: Response) => {
@@ -189,10 +193,14 @@ export function createInvoiceDocumentRouter(deps: { db: Knex; resolveApiKey: (ke
     const auth = key ? await deps.resolveApiKey(key) : undefined;
     if (!auth) return res.status(401).json({ error: 'UNAUTHENTICATED' });
     if (!financeReaders.includes(auth.role)) return res.status(403).json({ error: 'FORBIDDEN' });
-    const id = String(req.params.file).replace(/\.html$/, '');
+    const [, id, format] = /^(.*?)(?:\.(html|pdf))?$/.exec(String(req.params.file))!;
     const inv = isUuid(id) ? await findInvoice(deps.db, id) : undefined;
     if (!inv) return res.status(404).json({ error: 'NOT_FOUND' });
-    return res.type('html').send(await invoiceHtml(deps.db, inv));
+    const doc = await invoiceDocument(deps.db, inv);
+    if (format !== 'pdf') return res.type('html').send(renderInvoiceHtml(doc));
+    const name = inv.number ?? `invoice-${inv.id}`;
+    res.type('application/pdf').setHeader('Content-Disposition', `inline; filename="${name}.pdf"`);
+    return res.send(await renderInvoicePdf(doc));
   });
   return router;
 }

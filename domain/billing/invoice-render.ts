@@ -1,4 +1,9 @@
-/** A customer-readable HTML invoice, pure (no I/O): printable on A4 from a browser ("Save as PDF"). */
+/**
+ * What a customer reads on an invoice, pure (no I/O): `invoiceView` computes it once — line items
+ * grouped by kind, subtotal, tax at its rate, total, credit notes, payments, the amount due — and
+ * the renderers only lay it out: `renderInvoiceHtml` here (printable on A4 from a browser) and
+ * `renderInvoicePdf` in invoice-pdf.ts.
+ */
 import type { CreditNote, Invoice, InvoiceLine } from './invoices.repository';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -18,37 +23,109 @@ export interface InvoiceDocument {
   operatorName?: string;
 }
 
-export function renderInvoiceHtml(doc: InvoiceDocument): string {
+type ItemKind = Exclude<InvoiceLine['kind'], 'tax'>;
+
+/** Sections of an invoice in reading order: what is charged, then what is taken off. */
+const SECTIONS: { kind: ItemKind; heading: string }[] = [
+  { kind: 'recurring_fee', heading: 'Recurring fees' },
+  { kind: 'usage', heading: 'Usage beyond allowance' },
+  { kind: 'one_off', heading: 'One-off charges' },
+  { kind: 'late_fee', heading: 'Late payment fees' },
+  { kind: 'discount', heading: 'Discounts' },
+  { kind: 'credit', heading: 'Credits' },
+];
+
+export interface InvoiceViewRow {
+  label: string;
+  amount: string;
+}
+
+export interface InvoiceView {
+  operatorName: string;
+  /** 'Invoice INV-…', or a draft's title. */
+  title: string;
+  number: string | null;
+  customerName: string;
+  billingAccountId: string;
+  periodStart: string;
+  periodEnd: string;
+  issuedOn: string | null;
+  dueOn: string | null;
+  status: string;
+  sections: { kind: ItemKind; heading: string; items: InvoiceViewRow[]; total: string }[];
+  subtotal: string;
+  /** 'Tax (19.00 %)' with its amount. */
+  tax: InvoiceViewRow;
+  total: string;
+  /** Credit notes, each as a negative amount. */
+  creditNotes: InvoiceViewRow[];
+  paid: string | null;
+  amountDue: string;
+  note: string;
+}
+
+export function invoiceView(doc: InvoiceDocument): InvoiceView {
   const { invoice: inv } = doc;
-  const m = (v: bigint) => esc(formatMoney(v, inv.currency));
-  const body = doc.lines.filter((l) => l.kind !== 'tax');
-  const rows = body.map((l) => `<tr><td>${esc(l.description)}</td><td class="k">${esc(l.kind.replace('_', ' '))}</td><td class="n">${m(l.amountMinor)}</td></tr>`).join('\n');
-  const credits = doc.creditNotes.map((c) => `<tr><td>Credit note ${esc(c.number)}: ${esc(c.reason)}</td><td class="k">credit note</td><td class="n">${m(-c.amountMinor)}</td></tr>`).join('\n');
+  const m = (v: bigint) => formatMoney(v, inv.currency);
+  const sections = SECTIONS.flatMap(({ kind, heading }) => {
+    const lines = doc.lines.filter((l) => l.kind === kind);
+    if (lines.length === 0) return [];
+    return [{ kind, heading, items: lines.map((l) => ({ label: l.description, amount: m(l.amountMinor) })), total: m(lines.reduce((s, l) => s + l.amountMinor, 0n)) }];
+  });
   const due = inv.totalMinor - inv.creditedMinor - inv.paidMinor;
+  return {
+    operatorName: doc.operatorName ?? 'mvno-bss',
+    title: `Invoice ${inv.number ?? '(draft, not issued)'}`,
+    number: inv.number,
+    customerName: doc.customerName,
+    billingAccountId: inv.billingAccountId,
+    periodStart: inv.periodStart,
+    periodEnd: inv.periodEnd,
+    issuedOn: inv.issuedAt ? inv.issuedAt.toISOString().slice(0, 10) : null,
+    dueOn: inv.dueOn,
+    status: inv.status,
+    sections,
+    subtotal: m(inv.subtotalMinor),
+    tax: { label: `Tax (${((inv.taxRatePpm ?? 0) / 10_000).toFixed(2)} %)`, amount: m(inv.taxMinor) },
+    total: m(inv.totalMinor),
+    creditNotes: doc.creditNotes.map((c) => ({ label: `Credit note ${c.number}: ${c.reason}`, amount: m(-c.amountMinor) })),
+    paid: inv.paidMinor > 0n ? m(-inv.paidMinor) : null,
+    amountDue: m(due > 0n ? due : 0n),
+    note: `Status: ${inv.status}. Issued invoices are never changed; corrections are credit notes.`,
+  };
+}
+
+export function renderInvoiceHtml(doc: InvoiceDocument): string {
+  const v = invoiceView(doc);
+  const row = (r: InvoiceViewRow, cls = '') => `<tr${cls ? ` class="${cls}"` : ''}><td>${esc(r.label)}</td><td class="n">${esc(r.amount)}</td></tr>`;
+  const sections = v.sections.map((s) => [
+    `<tr class="h"><th>${esc(s.heading)}</th><th class="n">${esc(s.total)}</th></tr>`,
+    ...s.items.map((i) => row(i)),
+  ].join('\n')).join('\n');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Invoice ${esc(inv.number ?? 'draft')}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(v.title)}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:46rem;color:#222}
 h1{font-size:1.4rem;margin:0}table{width:100%;border-collapse:collapse;margin-top:1.5rem}
 td,th{padding:.35rem .5rem;border-bottom:1px solid #ddd;text-align:left}.n{text-align:right;white-space:nowrap}.k{color:#666;font-size:.85em}
-tfoot td{font-weight:600;border-bottom:none}.meta{display:flex;justify-content:space-between;margin-top:1rem}
+tr.h th{padding-top:1rem;color:#555;font-size:.9em}tfoot td{font-weight:600;border-bottom:none}.meta{display:flex;justify-content:space-between;margin-top:1rem}
 @media print{body{margin:0}}
 </style></head><body>
-<header><h1>${esc(doc.operatorName ?? 'mvno-bss')} — Invoice ${esc(inv.number ?? '(draft, not issued)')}</h1></header>
-<div class="meta"><div><strong>${esc(doc.customerName)}</strong><br>Account ${esc(inv.billingAccountId)}</div>
-<div>Period ${esc(inv.periodStart)} – ${esc(inv.periodEnd)}<br>Issued ${esc(inv.issuedAt ? inv.issuedAt.toISOString().slice(0, 10) : '—')}<br>Due ${esc(inv.dueOn ?? '—')}</div></div>
-<table><thead><tr><th>Description</th><th>Kind</th><th class="n">Amount</th></tr></thead>
+<header><h1>${esc(v.operatorName)} — ${esc(v.title)}</h1></header>
+<div class="meta"><div><strong>${esc(v.customerName)}</strong><br>Account ${esc(v.billingAccountId)}</div>
+<div>Period ${esc(v.periodStart)} – ${esc(v.periodEnd)}<br>Issued ${esc(v.issuedOn ?? '—')}<br>Due ${esc(v.dueOn ?? '—')}</div></div>
+<table><thead><tr><th>Description</th><th class="n">Amount</th></tr></thead>
 <tbody>
-${rows}
+${sections}
 </tbody>
 <tfoot>
-<tr><td colspan="2">Subtotal</td><td class="n">${m(inv.subtotalMinor)}</td></tr>
-<tr><td colspan="2">Tax (${((inv.taxRatePpm ?? 0) / 10_000).toFixed(2)} %)</td><td class="n">${m(inv.taxMinor)}</td></tr>
-<tr><td colspan="2">Total</td><td class="n">${m(inv.totalMinor)}</td></tr>
-${credits}
-${inv.paidMinor > 0n ? `<tr><td colspan="2">Paid</td><td class="n">${m(-inv.paidMinor)}</td></tr>` : ''}
-<tr><td colspan="2">Amount due</td><td class="n">${m(due > 0n ? due : 0n)}</td></tr>
+${row({ label: 'Subtotal', amount: v.subtotal })}
+${row(v.tax)}
+${row({ label: 'Total', amount: v.total })}
+${v.creditNotes.map((c) => row(c)).join('\n')}
+${v.paid ? row({ label: 'Paid', amount: v.paid }) : ''}
+${row({ label: 'Amount due', amount: v.amountDue })}
 </tfoot></table>
-<p class="k">Status: ${esc(inv.status)}. Issued invoices are never changed; corrections are credit notes.</p>
+<p class="k">${esc(v.note)}</p>
 </body></html>`;
 }

@@ -1,6 +1,6 @@
 /** The billing and payments GraphQL surface end to end through the real Express app, worker and
  * database: storefront top-ups (success, decline as a userError), vouchers, balances and buckets,
- * invoices with credit notes and the readable HTML, and who may do what. */
+ * invoices with credit notes, the readable HTML and the PDF, and who may do what. */
 import crypto from 'node:crypto';
 import request from 'supertest';
 import { createTestDatabase } from '../support/services';
@@ -12,6 +12,7 @@ import { setApiPaymentGateway } from '../../api/graphql/payments.schema';
 import { addInvoiceLine, issueInvoice, openInvoiceFor } from '../../domain/billing/invoices.repository';
 import { closeSharedEngine } from '../../domain/payments/shared-engine';
 import { verifyBalances } from '../../domain/ledger/ledger-verify';
+import { pdfTextOf } from '../../domain/billing/testing/pdf-text';
 
 jest.setTimeout(120_000);
 
@@ -79,8 +80,8 @@ describe('billing GraphQL', () => {
     const account = await seedAccount(t.db, { paymentType: 'postpaid', creditLimitMinor: 10_000n });
     await addInvoiceLine(t.db, { billingAccountId: account, asOf: '2026-05-03', kind: 'one_off', description: 'Roaming pack', amountMinor: 2_000n, sourceRef: 'pack' });
     const inv = await issueInvoice(t.db, (await openInvoiceFor(t.db, account, '2026-05-03')).id, { asOf: '2026-06-01' });
-    const list = await api.gql('finance', `query($a: ID) { invoices(billingAccountId: $a) { id number total { amount } htmlUrl lines { kind amountMinor } } }`, { a: account });
-    expect(list.body.data.invoices[0]).toMatchObject({ number: inv.number, total: { amount: '2380' }, htmlUrl: `/invoices/${inv.id}.html` });
+    const list = await api.gql('finance', `query($a: ID) { invoices(billingAccountId: $a) { id number total { amount } htmlUrl pdfUrl lines { kind amountMinor } } }`, { a: account });
+    expect(list.body.data.invoices[0]).toMatchObject({ number: inv.number, total: { amount: '2380' }, htmlUrl: `/invoices/${inv.id}.html`, pdfUrl: `/invoices/${inv.id}.pdf` });
     const cn = await api.gql('finance', `mutation($i: CreditNoteCreateInput!) { creditNoteCreate(input: $i) { creditNote { number amountMinor } userErrors { code } } }`,
       { i: { invoiceId: inv.id, amount: '380', reason: 'Goodwill after outage', idempotencyKey: crypto.randomUUID() } });
     expect(cn.body.data.creditNoteCreate.creditNote.number).toMatch(/^CN-/);
@@ -90,5 +91,18 @@ describe('billing GraphQL', () => {
     expect(html.text).toContain(inv.number!);
     expect((await request(api.app).get(`/invoices/${inv.id}.html`).set('Authorization', `Bearer ${api.keys.storefront}`)).status).toBe(403);
     expect((await request(api.app).get(`/invoices/${inv.id}.html`)).status).toBe(401);
+
+    const pdfUrl: string = list.body.data.invoices[0].pdfUrl;
+    const pdf = await request(api.app).get(pdfUrl).set('Authorization', `Bearer ${api.keys.support}`).buffer(true)
+      .parse((res, done) => { const chunks: Buffer[] = []; res.on('data', (c: Buffer) => chunks.push(c)); res.on('end', () => done(null, Buffer.concat(chunks))); });
+    expect(pdf.status).toBe(200);
+    expect(pdf.headers['content-type']).toBe('application/pdf');
+    const bytes = pdf.body as Buffer;
+    expect(bytes.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    const text = pdfTextOf(bytes);
+    for (const s of [inv.number!, 'Roaming pack', 'One-off charges', 'Tax (19.00 %)', '23.80 EUR', 'Credit note CN-', '-3.80 EUR', 'Amount due', '20.00 EUR']) expect(text).toContain(s);
+    expect((await request(api.app).get(pdfUrl)).status).toBe(401);
+    expect((await request(api.app).get(pdfUrl).set('Authorization', `Bearer ${api.keys.storefront}`)).status).toBe(403);
+    expect((await request(api.app).get('/invoices/not-an-id.pdf').set('Authorization', `Bearer ${api.keys.finance}`)).status).toBe(404);
   });
 });
