@@ -17,6 +17,8 @@ import { createEs2PlusNotificationRouter } from './es2plus/notifications.router'
 import { createPaymentWebhookRouter } from './webhooks/payments.router';
 import { createInvoiceDocumentRouter } from './graphql/billing.schema';
 import { processPaymentGateway, type PaymentGateway } from '../domain/payments';
+import type { ChargingEngine } from '../domain/charging/charging-engine';
+import { sharedEngineFor } from '../domain/payments/shared-engine';
 
 export interface AppDependencies {
   config: Config;
@@ -28,6 +30,9 @@ export interface AppDependencies {
   resolveApiKey: (key: string) => Promise<{ role: Role; actor: string } | undefined>;
   /** Gateways whose webhooks `POST /webhooks/payments/<name>` accepts (default: the one the environment configures). */
   paymentGateways?: Record<string, PaymentGateway>;
+  /** Wallet movements the API makes (balance adjustments) go through it; the caller owns and closes
+   * it. Default: the database's shared engine (`domain/payments/shared-engine.ts`). */
+  chargingEngine?: ChargingEngine;
 }
 
 interface AuthenticatedRequest extends Request {
@@ -87,6 +92,8 @@ export function createApp(deps: AppDependencies) {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  const chargingEngine = () => deps.chargingEngine ?? sharedEngineFor(db);
+
   const graphiql = !config.production;
   const authenticate = async (req: AuthenticatedRequest, res: Response, next: NextFunction) => {
     // GraphiQL's page itself carries no key; its requests do (set the header in its editor).
@@ -136,6 +143,7 @@ export function createApp(deps: AppDependencies) {
       db,
       temporal,
       config,
+      chargingEngine,
     }),
   });
 

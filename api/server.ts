@@ -1,6 +1,8 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Knex } from 'knex';
+import { Pool } from 'pg';
+import { createChargingEngine, type ChargingEngine } from '../domain/charging/charging-engine';
 import { cachedApiKeyResolver } from '../domain/access/api-keys.repository';
 import type { Config } from '../platform/config';
 import { loadConfig } from '../platform/config';
@@ -9,11 +11,23 @@ import { createLogger, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { createApp } from './app';
 
+/** The API's own charging engine for the money it moves (balance adjustments): a small pool of its
+ * own on the same database, so an adjustment takes the same row locks as the charging hot path. */
+function createApiChargingEngine(db: Knex): { engine: ChargingEngine; close(): Promise<void> } {
+  const { connectionString } = (db.client.config as { connection: { connectionString: string } }).connection;
+  const pool = new Pool({ connectionString, max: 2, application_name: 'mvno-bss-api-charging' });
+  // No line cache: the API moves wallets only, and the cache would hold a LISTEN connection.
+  const engine = createChargingEngine({ pool, concurrency: 1, cache: false });
+  return { engine, close: async () => { await engine.close(); await pool.end(); } };
+}
+
 /** Starts the GraphQL API (and health/metrics) on config.api.host:port. */
 export async function startApiServer(deps: { config: Config; db: Knex; temporal: Client; logger: Logger }): Promise<{ url: string; server: http.Server; close(): Promise<void> }> {
   const resolveRole = cachedApiKeyResolver(deps.db);
+  const charging = createApiChargingEngine(deps.db);
   const app = createApp({
     ...deps,
+    chargingEngine: charging.engine,
     metrics: createMetrics(),
     resolveApiKey: async (key) => {
       const role = await resolveRole(key);
@@ -32,7 +46,10 @@ export async function startApiServer(deps: { config: Config; db: Knex; temporal:
   return {
     url: `http://${deps.config.api.host}:${port}`,
     server,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: async () => {
+      await new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
+      await charging.close();
+    },
   };
 }
 

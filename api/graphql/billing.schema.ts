@@ -40,7 +40,7 @@ interface SubscriptionRow {
   currentPeriodStart: Date; currentPeriodEnd: Date; nextChargeOn: string; currency: string;
 }
 
-const BucketType = builder.objectRef<BucketView>('Bucket').implement({
+export const BucketType = builder.objectRef<BucketView>('Bucket').implement({
   description: 'An allowance bucket (bytes, seconds, messages, or micro-units of money); shared = an account pool.',
   fields: (t) => ({
     id: t.exposeID('id'),

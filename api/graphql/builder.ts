@@ -5,6 +5,7 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import type { Role } from '../../domain/access/roles';
+import type { ChargingEngine } from '../../domain/charging/charging-engine';
 import type { Config } from '../../platform/config';
 
 export interface GraphQLContext {
@@ -14,6 +15,9 @@ export interface GraphQLContext {
   db: Knex;
   temporal: Client;
   config: Config;
+  /** The process's charging engine (wallet movements through the hot path's locks); made on first use
+   * when the composition root passed none. */
+  chargingEngine: () => ChargingEngine;
 }
 
 /** Money and unit counts are 64-bit: serialised as strings of digits so no client loses precision. */

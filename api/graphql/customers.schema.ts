@@ -10,7 +10,7 @@ import { connection, runMutation, UserErrorType } from './user-errors';
 export const CustomerType = builder.objectRef<Customer>('Customer');
 export const BillingAccountType = builder.objectRef<BillingAccount>('BillingAccount');
 
-const WalletType = builder.objectRef<{ currency: string; balanceMicros: bigint; reservedMicros: bigint; creditLimitMicros: bigint }>('Wallet').implement({
+export const WalletType = builder.objectRef<{ currency: string; balanceMicros: bigint; reservedMicros: bigint; creditLimitMicros: bigint }>('Wallet').implement({
   description: 'The monetary balance of a billing account. `balance` is rounded down to minor units; `balanceMicros` is exact.',
   fields: (t) => ({
     balance: t.field({ type: MoneyType, resolve: (w) => ({ amount: microsToMinorFloor(w.balanceMicros, w.currency), currency: w.currency }) }),

@@ -7,6 +7,7 @@ import './reconciliation.schema';
 import './payments.schema';
 import './billing.schema';
 import './sims.schema';
+import './charging.schema';
 
 /** Code-first: types are declared once (Pothos) and the SDL is derived from them. */
 let schema: GraphQLSchema | undefined;

@@ -55,6 +55,8 @@ export interface AdjustBalanceCommand {
   reason: string;
   actor: string;
   idempotencyKey: string;
+  /** Kept in the journal entry's details (e.g. the caller's role, the amount as requested). */
+  details?: Record<string, unknown>;
 }
 
 /** A manual balance adjustment by support or finance (adjustments ↔ wallet); the reason is required. */
@@ -64,6 +66,7 @@ export async function adjustBalance(engine: ChargingEngine, cmd: AdjustBalanceCo
   return apply(engine, {
     kind: 'wallet', billingAccountId: cmd.billingAccountId, amountMicros: cmd.amountMicros, entryType: 'adjustment', counterKind: 'adjustments',
     idempotencyKey: `adjustment:${cmd.idempotencyKey}`, actor: cmd.actor, reason: cmd.reason.trim(), sourceRef: `adjustment:${cmd.idempotencyKey}`,
+    details: cmd.details,
   });
 }
 

@@ -1,8 +1,10 @@
 import request from 'supertest';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
+import { Pool } from 'pg';
 import { createApp } from '../../api/app';
 import { createApiKey, cachedApiKeyResolver } from '../../domain/access/api-keys.repository';
+import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
 import { ROLES, type Role } from '../../domain/access/roles';
 import { loadConfig } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
@@ -11,13 +13,16 @@ import { createTestDatabase } from '../support/services';
 import { startTestWorker } from '../support/temporal';
 
 /** The real Express app over a real database and Temporal, with one API key per role. */
-export async function buildTestApi(db: Knex, temporal: Client, taskQueue: string, env: Record<string, string> = {}) {
+export async function buildTestApi(
+  db: Knex, temporal: Client, taskQueue: string, env: Record<string, string> = {}, options: { chargingEngine?: ChargingEngine } = {},
+) {
   const config = loadConfig({ NODE_ENV: 'test', TEMPORAL_TASK_QUEUE: taskQueue, ...env });
   const resolve = cachedApiKeyResolver(db, 0);
   const app = createApp({
     config,
     db,
     temporal,
+    chargingEngine: options.chargingEngine,
     logger: createLogger({ level: 'silent' }),
     metrics: createMetrics(),
     resolveApiKey: async (key) => {
@@ -35,19 +40,26 @@ export async function buildTestApi(db: Knex, temporal: Client, taskQueue: string
   return { app, keys, gql, config };
 }
 
-/** A database, a worker and the API for one test file, set up in beforeAll and torn down in afterAll. */
+/** A database, a worker and the API (with its own charging engine, as `api/server.ts` builds it) for
+ * one test file, set up in beforeAll and torn down in afterAll. */
 export function useApiTestStack() {
   const stack = {} as {
     t: Awaited<ReturnType<typeof createTestDatabase>>;
     temporal: Awaited<ReturnType<typeof startTestWorker>>;
+    pool: Pool;
+    engine: ChargingEngine;
     api: Awaited<ReturnType<typeof buildTestApi>>;
   };
   beforeAll(async () => {
     stack.t = await createTestDatabase();
     stack.temporal = await startTestWorker(stack.t.db);
-    stack.api = await buildTestApi(stack.t.db, stack.temporal.client, stack.temporal.taskQueue);
+    stack.pool = new Pool({ connectionString: stack.t.url, max: 2 });
+    stack.engine = createChargingEngine({ pool: stack.pool, concurrency: 1, cache: false });
+    stack.api = await buildTestApi(stack.t.db, stack.temporal.client, stack.temporal.taskQueue, {}, { chargingEngine: stack.engine });
   });
   afterAll(async () => {
+    await stack.engine?.close();
+    await stack.pool?.end();
     await stack.temporal?.stop();
     await stack.t?.drop();
   });
