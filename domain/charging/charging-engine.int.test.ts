@@ -280,6 +280,19 @@ describe('charging engine (real PostgreSQL)', () => {
     expect(entry).toMatchObject({ entry_type: 'adjustment', reason: 'goodwill reversal', actor: 'support:1' });
   });
 
+  test('a retry of a wallet operation in the same batch as the first call gets the same journal entry', async () => {
+    const line = await seedLine(t.db, { planId });
+    const key = `topup-${crypto.randomUUID()}`;
+    const op = { billingAccountId: line.accountId, amountMicros: 3n * EUR, idempotencyKey: key, actor: 'workflow:top-up' };
+    // Sent together, the two calls are decided in one batch.
+    const [a, b] = await Promise.all([creditWallet(engine, op), creditWallet(engine, op)]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual(['applied', 'duplicate']);
+    expect(a.journalEntryId).toMatch(/^\d+$/);
+    expect(b.journalEntryId).toBe(a.journalEntryId);
+    expect(await t.db('journal_entries').where({ idempotency_key: key }).count<{ count: string }[]>('* as count')).toEqual([{ count: '1' }]);
+  });
+
   test('many concurrent reservations on one small wallet and one shared pool never overspend', async () => {
     const parent = await seedAccount(t.db, { paymentType: 'postpaid' });
     const shared = await seedBucket(t.db, { accountId: parent, subscriptionId: null, service: 'data', units: 30n * MB });

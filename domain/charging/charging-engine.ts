@@ -365,7 +365,9 @@ class Engine implements ChargingEngine {
     this.phase('commit', t);
     for (const s of out.sessions) if (newSessions.has(s.ref)) this.cache.rememberSession(s.ref, s.subscriberId);
     return out.results.map((r, i) => {
-      if (r.kind === 'wallet' && r.status === 'applied') {
+      // An applied operation learns its new entry's id here; so does a retry of it that landed in
+      // the same batch (its decision saw the key before the entry existed).
+      if (r.kind === 'wallet' && (r.status === 'applied' || (r.status === 'duplicate' && r.journalEntryId === null))) {
         const op = ops[i] as WalletOp;
         return { ...r, journalEntryId: written.entryIds.get(op.idempotencyKey) ?? null };
       }
