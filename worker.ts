@@ -5,6 +5,7 @@ import path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { startNotificationLoop } from './activities/notification.background';
+import { startReconciliationInboxWatcher } from './activities/reconciliation-inbox.background';
 import { createActivities, type ActivityDependencies } from './activities';
 import { loadConfig } from './platform/config';
 import { createDatabase } from './platform/database';
@@ -66,7 +67,12 @@ async function main(): Promise<void> {
   const notifications = startNotificationLoop({
     db, logger, temporal: new Client({ connection: clientConnection, namespace: config.temporal.namespace }), taskQueue: config.temporal.taskQueue,
   });
+  // MNO files dropped into <inbox>/<partner>/ are imported as they arrive (RECONCILIATION_INBOX_POLL_MS=0: only at the monthly run).
+  const inbox = config.reconciliation.inboxPollMs > 0
+    ? startReconciliationInboxWatcher({ db, logger, inboxDir: config.reconciliation.inboxDir, intervalMs: config.reconciliation.inboxPollMs })
+    : undefined;
   await worker.run();
+  await inbox?.stop();
   await notifications.stop();
   await clientConnection.close();
   await connection.close();

@@ -29,6 +29,8 @@ const environmentSchema = z.object({
   SMDP_SIMULATOR: z.enum(['on', 'off']).default('on'),
   SMDP_SIMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(8701),
   SMDP_AUTO_DEVICE_MS: z.coerce.number().int().min(0).default(200),
+  RECONCILIATION_INBOX_DIR: z.string().optional(),
+  RECONCILIATION_INBOX_POLL_MS: z.coerce.number().int().min(0).default(5000),
 });
 
 export type Config = {
@@ -44,6 +46,8 @@ export type Config = {
     url?: string; requesterId: string; smdpAddress?: string; tls?: { certPath: string; keyPath: string; caPath?: string }; timeoutMs: number;
     allowedRequesters?: string[]; simulator: boolean; simulatorPort: number; autoDeviceMs: number;
   };
+  /** Watched folder of MNO files (`<inboxDir>/<partner code>/`), polled every `inboxPollMs` by the worker (0: not watched). */
+  reconciliation: { inboxDir: string; inboxPollMs: number };
 };
 
 export class ConfigError extends Error {}
@@ -84,6 +88,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       simulator: e.SMDP_SIMULATOR === 'on',
       simulatorPort: e.SMDP_SIMULATOR_PORT,
       autoDeviceMs: e.SMDP_AUTO_DEVICE_MS,
+    },
+    reconciliation: {
+      inboxDir: path.resolve(e.RECONCILIATION_INBOX_DIR ?? path.join(e.DATA_DIR, 'reconciliation-inbox')),
+      inboxPollMs: e.RECONCILIATION_INBOX_POLL_MS,
     },
   };
 }

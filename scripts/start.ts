@@ -10,6 +10,7 @@ import { startInfrastructure, ComponentStartError } from '../platform/dev-stack'
 import { bundleWorkflows, createWorker } from '../worker';
 import { ensureBillingRunSchedule } from '../activities/billing-run.schedule';
 import { startNotificationLoop } from '../activities/notification.background';
+import { startReconciliationInboxWatcher } from '../activities/reconciliation-inbox.background';
 import { runBillingDemo } from './demo/billing-demo';
 import { startApiServer } from '../api/server';
 import { createApiKey, roleForApiKey } from '../domain/access/api-keys.repository';
@@ -97,6 +98,10 @@ async function main(): Promise<void> {
     logger.info(`daily billing run schedule: ${await ensureBillingRunSchedule(stack.temporal, config.temporal.taskQueue)}`);
     const notifications = startNotificationLoop({ db: stack.db, logger, temporal: stack.temporal, taskQueue: config.temporal.taskQueue });
     stack.onStop(() => notifications.stop());
+    const inbox = config.reconciliation.inboxPollMs > 0
+      ? startReconciliationInboxWatcher({ db: stack.db, logger, inboxDir: config.reconciliation.inboxDir, intervalMs: config.reconciliation.inboxPollMs })
+      : undefined;
+    if (inbox) stack.onStop(() => inbox.stop());
     const billingDemo = await runBillingDemo(stack.db, stack.temporal, config.temporal.taskQueue).catch((err) => {
       logger.warn({ err }, 'billing demo skipped');
       return {} as Awaited<ReturnType<typeof runBillingDemo>>;
@@ -112,6 +117,7 @@ mvno-bss is running (started in ${seconds} s)
   Health           ${api.url}/healthz   ${api.url}/readyz   ${api.url}/metrics
   Database         ${config.databaseUrl ? 'external (DATABASE_URL)' : stack.databaseUrl}
   SM-DP+ (ES2+)    ${smdp ? `${smdp.url}  (simulator, device plays itself)` : config.smdp.url ?? '(none: set SMDP_URL)'}
+  MNO file inbox   ${path.join(config.reconciliation.inboxDir, '<partner code>')}${inbox ? '/   (e.g. ' + DEMO_PARTNER_CODE + '; *.csv or *.csv.gz, imported as they arrive)' : '   (not watched: RECONCILIATION_INBOX_POLL_MS=0)'}
 
   Development admin API key (send as "Authorization: Bearer <key>"):
     ${key}

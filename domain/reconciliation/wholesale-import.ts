@@ -53,6 +53,16 @@ export function chunkSql(expr: string, chunkCount: number): string {
   return `(CASE WHEN ${expr} <> '' AND translate(right(${expr}, 4), '0123456789', '') = '' THEN right(${expr}, 4)::int % ${chunkCount} ELSE 0 END)`;
 }
 
+/** The refusal of a file whose content was imported before; `existing` is that import (unknown when both ran at once). */
+export class DuplicateWholesaleFileError extends DomainError {
+  constructor(
+    message: string,
+    readonly existing: { id: string; fileName: string; source: string } | null,
+  ) {
+    super('DUPLICATE_FILE', message, ['input', 'file']);
+  }
+}
+
 export interface WholesaleImportOptions {
   partnerCode: string;
   input: WholesaleInput;
@@ -166,16 +176,15 @@ export async function importWholesaleFile(db: Knex, o: WholesaleImportOptions): 
         client.query(copyFrom(`COPY wholesale_import_rejections (import_id, line_number, reason, raw) FROM STDIN`)),
       );
     }
-    const { rows: dup } = await client.query<{ id: string; imported_at: Date; file_name: string }>(
-      `SELECT id::text, imported_at, file_name FROM wholesale_imports WHERE partner_id = $1 AND content_sha256 = $2`,
+    const { rows: dup } = await client.query<{ id: string; imported_at: Date; file_name: string; source: string }>(
+      `SELECT id::text, imported_at, file_name, source FROM wholesale_imports WHERE partner_id = $1 AND content_sha256 = $2`,
       [partner.id, summary.contentSha256],
     );
     if (dup.length > 0) {
-      throw new DomainError(
-        'DUPLICATE_FILE',
+      throw new DuplicateWholesaleFileError(
         `this file was already imported for partner '${partner.code}' as import ${dup[0].id} ('${dup[0].file_name}', ${dup[0].imported_at.toISOString()}); ` +
           `content SHA-256 ${summary.contentSha256}`,
-        ['input', 'file'],
+        { id: dup[0].id, fileName: dup[0].file_name, source: dup[0].source },
       );
     }
     await client.query(
@@ -212,7 +221,7 @@ export async function importWholesaleFile(db: Knex, o: WholesaleImportOptions): 
   } catch (err) {
     if (inTx) await client.query('ROLLBACK').catch(() => undefined);
     if ((err as { code?: string }).code === '23505') {
-      throw new DomainError('DUPLICATE_FILE', `this file was already imported for partner '${partner.code}' (same content SHA-256)`, ['input', 'file']);
+      throw new DuplicateWholesaleFileError(`this file was already imported for partner '${partner.code}' (same content SHA-256)`, null);
     }
     if (err instanceof WholesaleFileError) {
       const line = err.details.lineNumber !== undefined ? ` (line ${err.details.lineNumber})` : '';
@@ -225,14 +234,15 @@ export async function importWholesaleFile(db: Knex, o: WholesaleImportOptions): 
   }
 }
 
-/** Import a file from a server path (admin, watched folder). */
+/** Import a file from a server path (admin, watched folder); an abort stops reading and rolls the import back. */
 export async function importWholesaleFileFromPath(
   db: Knex,
-  o: Omit<WholesaleImportOptions, 'input' | 'fileName' | 'source'> & { path: string; source?: 'path' | 'folder' },
+  o: Omit<WholesaleImportOptions, 'input' | 'fileName' | 'source'> & { path: string; source?: 'path' | 'folder'; fileName?: string; signal?: AbortSignal },
 ): Promise<WholesaleImportResult> {
-  const input = createReadStream(o.path, { highWaterMark: 256 * 1024 });
+  const { signal, ...rest } = o;
+  const input = createReadStream(o.path, { highWaterMark: 256 * 1024, ...(signal ? { signal } : {}) });
   try {
-    return await importWholesaleFile(db, { ...o, input, fileName: path.basename(o.path), source: o.source ?? 'path' });
+    return await importWholesaleFile(db, { ...rest, input, fileName: o.fileName ?? path.basename(o.path), source: o.source ?? 'path' });
   } finally {
     input.destroy();
   }
