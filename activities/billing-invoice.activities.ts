@@ -4,6 +4,7 @@ import type { ChargingEngine } from '../domain/charging/charging-engine';
 import { processPaymentGateway, type PaymentGateway } from '../domain/payments';
 import { findPaymentMethod, recordPayment } from '../domain/payments/top-ups.repository';
 import { addInvoiceLine, findInvoice, invoicesDue, issueInvoice, outstandingMinor, recordInvoicePayment } from '../domain/billing/invoices.repository';
+import { consumeFinalBillRequests, type FinalBillBatch } from '../domain/billing/final-bills.repository';
 import { creditWallet } from '../domain/ledger/wallet-operations';
 import { minorToMicros } from '../domain/ledger/money';
 import { publishEvents } from '../domain/notifications/notifications.repository';
@@ -112,6 +113,12 @@ export function createInvoiceActivities(deps: InvoiceActivityDeps) {
       let n = 0;
       for (const id of await linesOf(input.invoiceId, ['active', 'suspended'])) if ((await lifecycle.terminateForNonPayment(id)) === 'done') n++;
       return n;
+    },
+
+    /** Consumes a batch of final-bill requests; an account whose last line ended gets its open invoice
+     * closed at the cycle date, so `billingRunIssueDue` issues it next. */
+    async billingRunFinalBills(input: { cycleDate: string; limit: number }): Promise<FinalBillBatch> {
+      return consumeFinalBillRequests(deps.db, input);
     },
 
     /** Issues the open invoices whose period ended (a batch); the billing run then starts `invoice:<id>` for each. */

@@ -1,12 +1,13 @@
 /**
  * The billing run `billing-run:<cycle-date>`: renews every subscription due on or before the date, in
  * batches of thousands (one activity and one set-based statement per batch; never one workflow per
- * subscriber), then takes the lines whose grace period ended to suspension. Rerunning it for the
+ * subscriber), then takes the lines whose grace period ended to suspension. It starts with the
+ * final bills of terminated lines and the postpaid invoices that are due. Rerunning it for the
  * same date charges nothing twice (the charge row per subscription and period is unique).
  * `billingRunScheduledWorkflow` is what the daily Temporal Schedule starts: it runs the day's
  * `billing-run:<date>` as a child with that fixed id, so on-demand and scheduled runs are the same.
  */
-import { continueAsNew, executeChild, proxyActivities, startChild, workflowInfo, ParentClosePolicy } from '@temporalio/workflow';
+import { continueAsNew, executeChild, patched, proxyActivities, startChild, workflowInfo, ParentClosePolicy } from '@temporalio/workflow';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { BillingActivities } from '../activities/billing.activities';
 import type { InvoiceActivities } from '../activities/billing-invoice.activities';
@@ -42,6 +43,14 @@ export async function billingRunWorkflow(input: BillingRunInput): Promise<Billin
   let graceAfterId = input.resume?.graceAfterId ?? '0';
   if (!input.resume) {
     await act.billingRunStart(input.cycleDate);
+    // Final bills of lines terminated before this date: an account whose last line ended gets its open
+    // invoice closed here, so the next step issues it. (Patched: runs started before this step existed
+    // replay without it.)
+    if (patched('final-bill-requests')) {
+      let scanned: number;
+      do scanned = (await invoices.billingRunFinalBills({ cycleDate: input.cycleDate, limit: 200 })).scanned;
+      while (scanned === 200);
+    }
     // Postpaid first: open invoices whose period has ended are issued (so this run's fees open the next
     // invoice), then dunned, each by its own `invoice:<id>`.
     let invoiceAfter = '00000000-0000-0000-0000-000000000000';

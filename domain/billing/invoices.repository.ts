@@ -105,6 +105,20 @@ export async function addInvoiceLine(
   return toLine(await db('invoice_lines').where({ invoice_id: invoice.id, source_ref: input.sourceRef }).first());
 }
 
+/** Usage beyond allowance by service, rated for the lines of an account and its member accounts
+ * (family, business) that started in [from, to). */
+export async function usageBeyondAllowance(db: Knex, accountId: string, from: string, to: string): Promise<{ service: string; units: string; micros: string }[]> {
+  const usage = await db.raw(
+    `SELECT ru.service, sum(ru.used_units)::text AS units, sum(ru.amount_micros)::text AS micros
+       FROM rated_usage ru
+      WHERE ru.billing_account_id IN (SELECT id FROM billing_accounts WHERE id = ? OR parent_account_id = ?)
+        AND ru.started_at >= ?::date AND ru.started_at < ?::date AND ru.amount_micros > 0
+      GROUP BY ru.service ORDER BY ru.service`,
+    [accountId, accountId, from, to],
+  );
+  return usage.rows;
+}
+
 /** Issues an open invoice: usage lines, tax, gapless number, totals, due date. Idempotent: an issued
  * invoice is returned as it is. */
 export async function issueInvoice(db: Knex, invoiceId: string, options: { asOf: string; paymentTermDays?: number }): Promise<Invoice> {
@@ -113,16 +127,13 @@ export async function issueInvoice(db: Knex, invoiceId: string, options: { asOf:
     if (!inv) throw new DomainError('INVOICE_NOT_FOUND', 'no invoice has this id', ['input', 'invoiceId']);
     if (inv.status !== 'open') return toInvoice(inv);
     const invoice = toInvoice(inv);
-    // Usage beyond allowance, by service, for every line on the account and its member accounts.
-    const usage = await trx.raw(
-      `SELECT ru.service, sum(ru.used_units)::text AS units, sum(ru.amount_micros)::text AS micros
-         FROM rated_usage ru
-        WHERE ru.billing_account_id IN (SELECT id FROM billing_accounts WHERE id = ? OR parent_account_id = ?)
-          AND ru.started_at >= ?::date AND ru.started_at < ?::date AND ru.amount_micros > 0
-        GROUP BY ru.service ORDER BY ru.service`,
-      [invoice.billingAccountId, invoice.billingAccountId, invoice.periodStart, invoice.periodEnd],
-    );
-    for (const u of usage.rows as { service: string; units: string; micros: string }[]) {
+    // An invoice issued early for this account and period (a final bill: final-bills.repository.ts)
+    // billed the usage up to its end; this one starts there, so no usage is billed twice.
+    const earlier = await trx('invoices').where({ billing_account_id: invoice.billingAccountId }).whereIn('status', ['issued', 'paid']).whereNot({ id: invoiceId })
+      .andWhere('period_end', '>', invoice.periodStart).andWhere('period_end', '<=', invoice.periodEnd).max({ end: 'period_end' }).first();
+    const periodStart = earlier?.end ? day(earlier.end) : invoice.periodStart;
+    const usage = await usageBeyondAllowance(trx, invoice.billingAccountId, periodStart, invoice.periodEnd);
+    for (const u of usage) {
       const minor = microsToMinorRounded(BigInt(u.micros), invoice.currency);
       if (minor === 0n) continue;
       await trx('invoice_lines').insert({
@@ -145,7 +156,7 @@ export async function issueInvoice(db: Knex, invoiceId: string, options: { asOf:
     due.setUTCDate(due.getUTCDate() + (options.paymentTermDays ?? 14));
     const total = subtotal + tax;
     const [row] = await trx('invoices').where({ id: invoiceId }).update({
-      status: total <= 0n ? 'paid' : 'issued', number, subtotal_minor: subtotal.toString(), tax_minor: tax.toString(), total_minor: total.toString(),
+      status: total <= 0n ? 'paid' : 'issued', number, period_start: periodStart, subtotal_minor: subtotal.toString(), tax_minor: tax.toString(), total_minor: total.toString(),
       tax_rate_ppm: Number(ratePpm), issued_at: trx.fn.now(), due_on: due.toISOString().slice(0, 10), paid_at: total <= 0n ? trx.fn.now() : null,
     }).returning('*');
     await postTax(trx, {
