@@ -1,14 +1,14 @@
 /**
- * One batch of a billing run, end to end: claim (one statement) → debit the wallets through the
- * charging engine (batched by the engine into set-based transactions) → record outcomes (one
- * statement) → allowances (one statement) → postpaid invoice lines (one statement). Every step is
- * idempotent, so an activity retried after a crash finishes the batch without charging twice: the
- * wallet debit's idempotency key is the charge row's id, and a claimed-but-not-debited charge stays
+ * One batch of a billing run, end to end: claim (one statement) → debit the wallets (one set-based
+ * transaction, domain/ledger/recurring-debits.repository.ts) → record outcomes (one statement) →
+ * allowances (one statement) → postpaid invoice lines (one statement). Every step is idempotent,
+ * so an activity retried after a crash finishes the batch without charging twice: the wallet
+ * debit's idempotency key is the charge row's id, and a claimed-but-not-debited charge stays
  * `pending` and is picked up again by `settleCharges`.
  */
 import type { Knex } from 'knex';
 import type { ChargingEngine } from '../charging/charging-engine';
-import { debitWallet } from '../ledger/wallet-operations';
+import { debitRecurringCharges } from '../ledger/recurring-debits.repository';
 import { minorToMicros } from '../ledger/money';
 import { DomainError } from '../shared/domain-error';
 import {
@@ -85,34 +85,40 @@ export async function runBillingBatch(
   };
 }
 
-/** Debits the wallets for these charges (concurrently: the engine groups them into batches) and
- * writes the outcomes back in one statement. */
+/** Debits the wallets for these charges in one set-based transaction (domain/ledger/
+ * recurring-debits.repository.ts: the payer wallets locked in the charging engine's order, oldest
+ * charge first per wallet; once one does not fit, the later ones on that wallet are insufficient
+ * too) and writes the outcomes back in one statement. A charge already debited (rerun, retried
+ * activity) comes back charged with its first journal entry. */
 export async function collect(deps: BillingDeps, charges: OpenCharge[], cycleDate: string, graceDays: number): Promise<ChargeOutcome[]> {
-  const outcomes = await Promise.all(
-    charges.map(async (c): Promise<ChargeOutcome> => {
-      try {
-        const r = await debitWallet(deps.engine, {
-          billingAccountId: c.payerAccountId, amountMicros: minorToMicros(c.amountMinor, c.currency), idempotencyKey: chargeIdempotencyKey(c.id),
-          actor: 'billing-run', sourceRef: `recurring-charge:${c.id}`, kind: 'recurring_charge', details: { chargeId: c.id, subscriberId: c.subscriberId },
-        });
-        return { id: c.id, status: 'charged', journalEntryId: r.journalEntryId };
-      } catch (err) {
-        if (err instanceof DomainError && (err.code === 'INSUFFICIENT_FUNDS' || err.code === 'WALLET_NOT_FOUND')) {
-          return { id: c.id, status: 'insufficient', journalEntryId: null };
-        }
-        throw err;
-      }
-    }),
-  );
+  if (charges.length === 0) return [];
+  const byId = new Map(charges.map((c) => [c.id, c]));
+  const oldestFirst = [...byId.values()].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0));
+  const results = await debitRecurringCharges(deps.db, oldestFirst.map((c) => {
+    const amountMicros = minorToMicros(c.amountMinor, c.currency);
+    if (amountMicros <= 0n) throw new DomainError('INVALID_AMOUNT', 'the amount must be positive', ['input', 'amountMicros']);
+    return {
+      key: chargeIdempotencyKey(c.id), sourceRef: `recurring-charge:${c.id}`, billingAccountId: c.payerAccountId, amountMicros,
+      details: { chargeId: c.id, subscriberId: c.subscriberId },
+    };
+  }), { actor: 'billing-run', lowWalletThresholdMicros: deps.engine.policy.lowWalletThresholdMicros });
+  const outcomes = oldestFirst.map((c, i): ChargeOutcome => {
+    const r = results[i];
+    return r.status === 'charged' ? { id: c.id, status: 'charged', journalEntryId: r.journalEntryId } : { id: c.id, status: 'insufficient', journalEntryId: null };
+  });
   await recordChargeOutcomes(deps.db, outcomes, addDays(cycleDate, graceDays));
-  return outcomes;
+  // In the caller's order (the engine path answered per charge, in order).
+  const byCharge = new Map(outcomes.map((o) => [o.id, o]));
+  return charges.map((c) => byCharge.get(c.id)!);
 }
 
 /** Retries open charges (after a top-up, or when grace ends); pays allowances and invoice lines for
  * those now collected. */
 export async function settleCharges(deps: BillingDeps, charges: OpenCharge[], cycleDate: string, graceDays: number): Promise<ChargeOutcome[]> {
   const outcomes: ChargeOutcome[] = [];
-  // Oldest first, one at a time per account, so a small top-up pays the oldest charge, not a random one.
+  // Oldest first, one at a time per account, so a small top-up pays the oldest charge, not a random one,
+  // and a younger, smaller charge is still tried after an older one that does not fit (a batch would
+  // leave it insufficient too).
   for (const c of charges) outcomes.push(...(await collect(deps, [c], cycleDate, graceDays)));
   const paid = outcomes.filter((o) => o.status === 'charged').map((o) => o.id);
   await grantAllowances(deps.db, paid);
