@@ -1,15 +1,18 @@
 /** Activities of the invoice and dunning workflow `invoice:<id>`. */
+import { Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Knex } from 'knex';
 import type { ChargingEngine } from '../domain/charging/charging-engine';
 import { processPaymentGateway, type PaymentGateway } from '../domain/payments';
 import { findPaymentMethod, recordPayment } from '../domain/payments/top-ups.repository';
-import { addInvoiceLine, findInvoice, invoicesDue, issueInvoice, outstandingMinor, recordInvoicePayment } from '../domain/billing/invoices.repository';
+import { addInvoiceLine, findInvoice, invoicesDue, invoicesIssuedOn, issueInvoice, outstandingMinor, recordInvoicePayment } from '../domain/billing/invoices.repository';
 import { consumeFinalBillRequests, type FinalBillBatch } from '../domain/billing/final-bills.repository';
 import { creditWallet } from '../domain/ledger/wallet-operations';
 import { minorToMicros } from '../domain/ledger/money';
 import { publishEvents } from '../domain/notifications/notifications.repository';
 import type { Logger } from '../platform/logger';
-import type { DunningTimetable } from '../workflows/invoice.messages';
+import { invoiceWorkflowId, type DunningTimetable } from '../workflows/invoice.messages';
+import type { invoiceWorkflow } from '../workflows/invoice.workflow';
 import { engineFor, temporalLifecyclePort, type LifecyclePort } from './billing.activities';
 
 export interface InvoiceActivityDeps {
@@ -121,11 +124,41 @@ export function createInvoiceActivities(deps: InvoiceActivityDeps) {
       return consumeFinalBillRequests(deps.db, input);
     },
 
-    /** Issues the open invoices whose period ended (a batch); the billing run then starts `invoice:<id>` for each. */
+    /** Issues the open invoices whose period ended (a batch). The ids returned are only this attempt's:
+     * a retry after the issues committed returns none, so the run starts the workflows from
+     * `billingRunStartInvoices` (runs before the patch `invoice-workflows-by-date` started them from here). */
     async billingRunIssueDue(input: { cycleDate: string; limit: number; afterId?: string }): Promise<string[]> {
       const ids = await invoicesDue(deps.db, input.cycleDate, input.limit, input.afterId);
       for (const id of ids) await issueInvoice(deps.db, id, { asOf: input.cycleDate });
       return ids;
+    },
+
+    /** Starts `invoice:<id>` for a batch of the invoices issued for the run's date (keyset by id), with
+     * the fixed workflow id: one already started (or finished) is success, so a retry or a rerun starts
+     * none twice. Started here with the worker's client rather than as children of the run, so a run
+     * that issues a million invoices does not carry a million child starts in its history. */
+    async billingRunStartInvoices(input: { cycleDate: string; limit: number; afterId: string; dunningDayMs?: number }): Promise<{ scanned: number; started: number; lastId: string | null }> {
+      const ids = await invoicesIssuedOn(deps.db, input.cycleDate, input.limit, input.afterId);
+      const { client } = Context.current();
+      const { taskQueue } = Context.current().info;
+      let started = 0;
+      for (let i = 0; i < ids.length; i += 20) {
+        const outcomes = await Promise.all(ids.slice(i, i + 20).map(async (invoiceId) => {
+          try {
+            await client.workflow.start<typeof invoiceWorkflow>('invoiceWorkflow', {
+              workflowId: invoiceWorkflowId(invoiceId), taskQueue, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+              args: [{ invoiceId, asOf: input.cycleDate, ...(input.dunningDayMs ? { dayMs: input.dunningDayMs } : {}) }],
+            });
+            return true;
+          } catch (err) {
+            if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+            throw err;
+          }
+        }));
+        started += outcomes.filter(Boolean).length;
+        Context.current().heartbeat(i);
+      }
+      return { scanned: ids.length, started, lastId: ids.length ? ids[ids.length - 1] : null };
     },
   };
 }

@@ -31,6 +31,8 @@ const act = proxyActivities<BillingActivities>({
 
 const invoices = proxyActivities<InvoiceActivities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 20 } });
 
+const FIRST_INVOICE = '00000000-0000-0000-0000-000000000000';
+
 /** Batches per run before continue-as-new (keeps the history small on millions of lines). */
 const BATCHES_PER_RUN = 400;
 
@@ -53,21 +55,41 @@ export async function billingRunWorkflow(input: BillingRunInput): Promise<Billin
     }
     // Postpaid first: open invoices whose period has ended are issued (so this run's fees open the next
     // invoice), then dunned, each by its own `invoice:<id>`.
-    let invoiceAfter = '00000000-0000-0000-0000-000000000000';
-    for (;;) {
-      const ids = await invoices.billingRunIssueDue({ cycleDate: input.cycleDate, limit: 200, afterId: invoiceAfter });
-      for (const invoiceId of ids) {
-        try {
-          await startChild(invoiceWorkflow, {
-            workflowId: invoiceWorkflowId(invoiceId), args: [{ invoiceId, asOf: input.cycleDate, ...(input.dunningDayMs ? { dayMs: input.dunningDayMs } : {}) }],
-            parentClosePolicy: ParentClosePolicy.ABANDON, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          });
-        } catch (err) {
-          if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
-        }
+    let invoiceAfter = FIRST_INVOICE;
+    if (patched('invoice-workflows-by-date')) {
+      // Issue, then start `invoice:<id>` for every invoice issued for this date, looked up in the
+      // database: an issuing step retried after its issues committed returns none of them, and their
+      // workflows must still start. The starts are idempotent (fixed ids), so reruns are safe.
+      for (;;) {
+        const ids = await invoices.billingRunIssueDue({ cycleDate: input.cycleDate, limit: 200, afterId: invoiceAfter });
+        if (ids.length < 200) break;
+        invoiceAfter = ids[ids.length - 1];
       }
-      if (ids.length < 200) break;
-      invoiceAfter = ids[ids.length - 1];
+      let startAfter = FIRST_INVOICE;
+      for (;;) {
+        const page = await invoices.billingRunStartInvoices({
+          cycleDate: input.cycleDate, limit: 200, afterId: startAfter, ...(input.dunningDayMs ? { dunningDayMs: input.dunningDayMs } : {}),
+        });
+        if (!page.lastId || page.scanned < 200) break;
+        startAfter = page.lastId;
+      }
+    } else {
+      // Runs started before that patch: the children started from what the issuing step returned.
+      for (;;) {
+        const ids = await invoices.billingRunIssueDue({ cycleDate: input.cycleDate, limit: 200, afterId: invoiceAfter });
+        for (const invoiceId of ids) {
+          try {
+            await startChild(invoiceWorkflow, {
+              workflowId: invoiceWorkflowId(invoiceId), args: [{ invoiceId, asOf: input.cycleDate, ...(input.dunningDayMs ? { dayMs: input.dunningDayMs } : {}) }],
+              parentClosePolicy: ParentClosePolicy.ABANDON, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            });
+          } catch (err) {
+            if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+          }
+        }
+        if (ids.length < 200) break;
+        invoiceAfter = ids[ids.length - 1];
+      }
     }
   }
 

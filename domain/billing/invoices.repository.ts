@@ -157,7 +157,7 @@ export async function issueInvoice(db: Knex, invoiceId: string, options: { asOf:
     const total = subtotal + tax;
     const [row] = await trx('invoices').where({ id: invoiceId }).update({
       status: total <= 0n ? 'paid' : 'issued', number, period_start: periodStart, subtotal_minor: subtotal.toString(), tax_minor: tax.toString(), total_minor: total.toString(),
-      tax_rate_ppm: Number(ratePpm), issued_at: trx.fn.now(), due_on: due.toISOString().slice(0, 10), paid_at: total <= 0n ? trx.fn.now() : null,
+      tax_rate_ppm: Number(ratePpm), issued_at: trx.fn.now(), issued_on: options.asOf, due_on: due.toISOString().slice(0, 10), paid_at: total <= 0n ? trx.fn.now() : null,
     }).returning('*');
     await postTax(trx, {
       key: invoiceTaxEntryKey(invoiceId), entryType: 'invoice', sourceRef: `invoice:${invoiceId}`, currency: invoice.currency, taxMinor: tax,
@@ -198,6 +198,13 @@ async function postTax(
 /** Open invoices whose period has ended on or before the date (a batch). */
 export async function invoicesDue(db: Knex, asOf: string, limit = 500, afterId = '00000000-0000-0000-0000-000000000000'): Promise<string[]> {
   return db('invoices').where({ status: 'open' }).andWhere('period_end', '<=', asOf).andWhere('id', '>', afterId).orderBy('id').limit(limit).pluck('id');
+}
+
+/** Invoices issued for a date (`issued_on`; a batch, keyset by id): the billing run starts their
+ * `invoice:<id>` from here, not from what its issuing step returned, so an issue that committed
+ * before a crash (the step retried, found nothing left to issue) still gets its workflow. */
+export async function invoicesIssuedOn(db: Knex, asOf: string, limit = 500, afterId = '00000000-0000-0000-0000-000000000000'): Promise<string[]> {
+  return db('invoices').where({ issued_on: asOf }).andWhere('id', '>', afterId).orderBy('id').limit(limit).pluck('id');
 }
 
 export interface CreditNote {
