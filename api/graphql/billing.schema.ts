@@ -15,9 +15,10 @@ import { DomainError } from '../../domain/shared/domain-error';
 import { toBucketView, type BucketView } from '../../domain/ledger/buckets.repository';
 import { microsToMinorFloor } from '../../domain/ledger/money';
 import {
-  createCreditNote, creditNotesOf, findInvoice, invoiceLines, listInvoices, type CreditNote, type Invoice, type InvoiceLine,
+  creditNotesOf, findInvoice, invoiceLines, listInvoices, type CreditNote, type Invoice, type InvoiceLine,
 } from '../../domain/billing/invoices.repository';
 import { renderInvoiceHtml, type InvoiceDocument } from '../../domain/billing/invoice-render';
+import { issueCreditNote } from '../../domain/billing/invoice-wallet.service';
 import { renderInvoicePdf } from '../../domain/billing/invoice-pdf';
 import { findAutoTopUp, setAutoTopUp, type AutoTopUpSettings } from '../../domain/payments/auto-top-up.repository';
 import { NOTIFICATION_EVENT_TYPES } from '../../domain/notifications/notifications.repository';
@@ -324,11 +325,12 @@ builder.mutationFields((t) => ({
   creditNoteCreate: t.field({
     type: CreditNotePayload,
     ...allow('creditNoteCreate', finance),
+    description: 'Corrects an issued invoice by a gross amount (tax included), idempotent on `idempotencyKey`: its tax share goes back from the tax liability and its pre-tax part back to the paying account’s wallet.',
     args: { input: t.arg({ type: builder.inputType('CreditNoteCreateInput', { fields: (f) => ({
       invoiceId: f.id({ required: true }), amount: f.field({ type: 'BigInt', required: true }), reason: f.string({ required: true }), idempotencyKey: f.string({ required: true }),
     }) }), required: true }) },
     resolve: (_r, { input }, ctx) => runMutation('creditNote', z.object({ invoiceId: uuid, amount: z.bigint().positive(), reason: z.string().trim().min(3).max(500), idempotencyKey: z.string().min(8).max(200) }), input,
-      (v) => createCreditNote(ctx.db, { invoiceId: v.invoiceId, amountMinor: v.amount, reason: v.reason, idempotencyKey: v.idempotencyKey, actor: ctx.actor })),
+      (v) => issueCreditNote({ db: ctx.db, engine: ctx.chargingEngine() }, { invoiceId: v.invoiceId, amountMinor: v.amount, reason: v.reason, idempotencyKey: v.idempotencyKey, actor: ctx.actor })),
   }),
   invoiceIssue: t.field({
     type: InvoiceIssuePayload,

@@ -16,7 +16,7 @@ const doc: InvoiceDocument = {
     { id: '4', kind: 'credit', subscriberId: null, description: 'Goodwill', service: null, quantity: null, amountMinor: -200n, sourceRef: 'd' },
     { id: '5', kind: 'tax', subscriberId: null, description: 'VAT 19 %', service: null, quantity: null, amountMinor: 485n, sourceRef: 'tax' },
   ],
-  creditNotes: [{ id: 'c', number: 'CN-00000007', invoiceId: 'x', amountMinor: 300n, reason: 'Outage', createdBy: 't', createdAt: new Date() }],
+  creditNotes: [{ id: 'c', number: 'CN-00000007', invoiceId: 'x', amountMinor: 300n, reason: 'Outage', walletMinor: 252n, createdBy: 't', createdAt: new Date() }],
   customerName: 'Zoë Łukasiewicz',
 };
 

@@ -213,17 +213,21 @@ export interface CreditNote {
   invoiceId: string;
   amountMinor: bigint;
   reason: string;
+  /** What goes back to the wallet (the pre-tax part); null for notes made before it did. */
+  walletMinor: bigint | null;
   createdBy: string;
   createdAt: Date;
 }
 
 const toCreditNote = (r: Record<string, unknown>): CreditNote => ({
   id: r.id as string, number: r.number as string, invoiceId: r.invoice_id as string, amountMinor: BigInt(r.amount_minor as string),
-  reason: r.reason as string, createdBy: r.created_by as string, createdAt: r.created_at as Date,
+  reason: r.reason as string, walletMinor: r.wallet_minor == null ? null : BigInt(r.wallet_minor as string), createdBy: r.created_by as string, createdAt: r.created_at as Date,
 });
 
 /** A correction of an issued invoice: a credit note with its own gapless number; the invoice itself
- * stays as issued, only what is still due changes. */
+ * stays as issued, only what is still due changes. The note's pre-tax part (`walletMinor`) is fixed
+ * here; crediting it to the wallet goes through the charging engine after this transaction
+ * (invoice-wallet.service.ts `issueCreditNote`, the entry point for callers). */
 export async function createCreditNote(
   db: Knex, input: { invoiceId: string; amountMinor: bigint; reason: string; idempotencyKey: string; actor: string },
 ): Promise<CreditNote> {
@@ -237,16 +241,16 @@ export async function createCreditNote(
     if (inv.status === 'open') throw new DomainError('INVOICE_NOT_ISSUED', 'an open invoice is corrected by changing its lines, not by a credit note', ['input', 'invoiceId']);
     const creditable = BigInt(inv.total_minor) - BigInt(inv.credited_minor);
     if (input.amountMinor > creditable) throw new DomainError('AMOUNT_TOO_LARGE', `at most ${creditable} can still be credited on this invoice`, ['input', 'amount']);
+    const share = creditNoteTaxShare({
+      totalMinor: BigInt(inv.total_minor), taxMinor: BigInt(inv.tax_minor), creditedBeforeMinor: BigInt(inv.credited_minor), amountMinor: input.amountMinor,
+    });
     const [seq] = await trx('invoice_number_sequences').where({ series: 'CN' }).increment('next_value', 1).returning('next_value');
     const [row] = await trx('credit_notes').insert({
       number: `CN-${String(Number(seq.next_value) - 1).padStart(8, '0')}`, invoice_id: input.invoiceId, amount_minor: input.amountMinor.toString(),
-      reason: input.reason.trim(), idempotency_key: input.idempotencyKey, created_by: input.actor,
+      reason: input.reason.trim(), idempotency_key: input.idempotencyKey, created_by: input.actor, wallet_minor: (input.amountMinor - share).toString(),
     }).returning('*');
     // Only an invoice whose tax was journaled at issue has a tax share to take back.
     if (await trx('journal_entries').where({ idempotency_key: invoiceTaxEntryKey(input.invoiceId) }).first('id')) {
-      const share = creditNoteTaxShare({
-        totalMinor: BigInt(inv.total_minor), taxMinor: BigInt(inv.tax_minor), creditedBeforeMinor: BigInt(inv.credited_minor), amountMinor: input.amountMinor,
-      });
       await postTax(trx, {
         key: creditNoteTaxEntryKey(row.id), entryType: 'credit_note', sourceRef: `credit-note:${row.id}`, currency: String(inv.currency).trim(), taxMinor: -share,
         details: { invoice: inv.number, creditNote: row.number, taxMinor: (-share).toString() },

@@ -7,7 +7,9 @@ import { useBillingTestStack } from './support';
 import { seedAccount } from '../../domain/charging/testing/fixtures';
 import { SandboxPaymentGateway } from '../../domain/payments';
 import { savePaymentMethod } from '../../domain/payments/top-ups.repository';
-import { addInvoiceLine, createCreditNote, creditNotesOf, findInvoice, invoiceLines, issueInvoice, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { addInvoiceLine, creditNotesOf, findInvoice, invoiceLines, issueInvoice, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { issueCreditNote } from '../../domain/billing/invoice-wallet.service';
+import { debitWallet } from '../../domain/ledger/wallet-operations';
 import { creditNoteTaxShare } from '../../domain/billing/invoice-tax';
 import { renderInvoiceHtml } from '../../domain/billing/invoice-render';
 import { invoicePaidSignal, type DunningTimetable, type InvoiceWorkflowState } from '../../workflows/invoice.messages';
@@ -38,6 +40,9 @@ describe('postpaid invoices and dunning', () => {
     if (entryKey) q.where('e.idempotency_key', entryKey);
     return BigInt((await q.sum({ s: 'p.amount' }).first())?.s ?? 0);
   }
+  const walletMicros = async (accountId: string) => BigInt((await stack.t.db('wallets').where({ billing_account_id: accountId }).first()).balance_micros);
+  const creditNote = (input: { invoiceId: string; amountMinor: bigint; reason: string; idempotencyKey: string; actor: string }) =>
+    issueCreditNote({ db: stack.t.db, engine: stack.engine }, input);
   async function dun(invoiceId: string) {
     return stack.w.client.workflow.start('invoiceWorkflow', {
       workflowId: `invoice:${invoiceId}`, taskQueue: stack.w.taskQueue, args: [{ invoiceId, asOf: '2026-04-01', timetable: TIMETABLE, dayMs: 150 }],
@@ -63,19 +68,53 @@ describe('postpaid invoices and dunning', () => {
     await expect(stack.t.db('invoices').where({ id: inv.id }).update({ total_minor: 1 })).rejects.toThrow(/issued/);
     await expect(stack.t.db('invoice_lines').insert({ invoice_id: inv.id, kind: 'one_off', description: 'x', amount_minor: 1, source_ref: 'late' })).rejects.toThrow(/immutable/);
 
-    const cn = await createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' });
+    const walletBefore = await walletMicros(a.id);
+    const cn = await creditNote({ invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' });
     expect(cn.number).toMatch(/^CN-\d{8}$/);
-    expect((await createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' })).id).toBe(cn.id);
-    // 3.00 of 9.52 credited takes back its tax share, 3.00 × 1.52 / 9.52 = 0.48, once.
+    expect((await creditNote({ invoiceId: inv.id, amountMinor: 300n, reason: 'Network outage', idempotencyKey: `cn-${inv.id}`, actor: 'test' })).id).toBe(cn.id);
+    // 3.00 of 9.52 credited takes back its tax share, 3.00 × 1.52 / 9.52 = 0.48, once, and its pre-tax
+    // part, 2.52, goes back to the wallet, once: the invoice was paid, so the account is in credit.
     expect(await posted('tax_payable:EUR', `credit-note-tax:${cn.id}`)).toBe(-480_000n);
-    expect(await stack.t.db('journal_entries').where({ source_ref: `credit-note:${cn.id}` }).count({ n: '*' }).first()).toEqual({ n: '1' });
-    await expect(createCreditNote(stack.t.db, { invoiceId: inv.id, amountMinor: 10_000n, reason: 'too much', idempotencyKey: 'x', actor: 'test' })).rejects.toMatchObject({ code: 'AMOUNT_TOO_LARGE' });
+    expect(cn.walletMinor).toBe(252n);
+    expect(await walletMicros(a.id)).toBe(walletBefore + 2_520_000n);
+    expect(await stack.t.db('journal_entries').where({ source_ref: `credit-note:${cn.id}` }).orderBy('idempotency_key').pluck('idempotency_key'))
+      .toEqual([`credit-note-tax:${cn.id}`, `credit-note:${cn.id}`]);
+    await expect(creditNote({ invoiceId: inv.id, amountMinor: 10_000n, reason: 'too much', idempotencyKey: 'x', actor: 'test' })).rejects.toMatchObject({ code: 'AMOUNT_TOO_LARGE' });
     const html = renderInvoiceHtml({ invoice: (await findInvoice(stack.t.db, inv.id))!, lines: await invoiceLines(stack.t.db, inv.id), creditNotes: await creditNotesOf(stack.t.db, inv.id), customerName: 'Test <customer>' });
     expect(html).toContain(inv.number!);
     expect(html).toContain('9.52 EUR');
     expect(html).toContain('SIM card');
     expect(html).toContain(cn.number);
     expect(html).toContain('Test &lt;customer&gt;');
+  });
+
+  it('a credit note credits its pre-tax part back to the wallet: the wallet and the invoice agree', async () => {
+    const id = await seedAccount(stack.t.db, { paymentType: 'postpaid', creditLimitMinor: 100_000n });
+    // The month's fee, debited as the billing run does and put on the open invoice.
+    await debitWallet(stack.engine, { billingAccountId: id, amountMicros: 10_000_000n, idempotencyKey: `test-fee:${id}`, actor: 'test' });
+    const open = await openInvoiceFor(stack.t.db, id, '2026-05-10');
+    await stack.t.db('invoice_lines').insert({ invoice_id: open.id, kind: 'recurring_fee', description: 'Plan', amount_minor: 1_000, source_ref: `test-fee:${id}` });
+    const inv = await issueInvoice(stack.t.db, open.id, { asOf: '2026-06-01' });
+    expect(inv).toMatchObject({ subtotalMinor: 1_000n, taxMinor: 190n, totalMinor: 1_190n });
+    expect(await walletMicros(id)).toBe(-10_000_000n);
+
+    // 3.33 of 11.90: tax share round(3.33 × 1.90 / 11.90) = 0.53, pre-tax 2.80 back to the wallet.
+    const first = await creditNote({ invoiceId: inv.id, amountMinor: 333n, reason: 'Outage', idempotencyKey: `cn-a-${inv.id}`, actor: 'test' });
+    expect(first.walletMinor).toBe(280n);
+    expect(await walletMicros(id)).toBe(-7_200_000n);
+    // A retry (same key) credits nothing more.
+    await creditNote({ invoiceId: inv.id, amountMinor: 333n, reason: 'Outage', idempotencyKey: `cn-a-${inv.id}`, actor: 'test' });
+    expect(await walletMicros(id)).toBe(-7_200_000n);
+    const entry = await stack.t.db('journal_entries').where({ idempotency_key: `credit-note:${first.id}` }).first();
+    expect(entry).toMatchObject({ entry_type: 'credit_note', source_ref: `credit-note:${first.id}` });
+    expect((await stack.t.db('postings as p').join('ledger_accounts as a', 'a.id', 'p.ledger_account_id').where('p.journal_entry_id', entry.id)
+      .select('a.kind', 'p.amount').orderBy('a.kind')).map((r) => [r.kind, String(r.amount)])).toEqual([['revenue', '-2800000'], ['wallet', '2800000']]);
+
+    // The rest, 8.57: tax 1.90 − 0.53 = 1.37, pre-tax 7.20. The invoice is settled and the wallet owes nothing.
+    const rest = await creditNote({ invoiceId: inv.id, amountMinor: 857n, reason: 'Cancelled', idempotencyKey: `cn-b-${inv.id}`, actor: 'test' });
+    expect(rest.walletMinor).toBe(720n);
+    expect(await walletMicros(id)).toBe(0n);
+    expect(await findInvoice(stack.t.db, inv.id)).toMatchObject({ status: 'paid', creditedMinor: 1_190n });
   });
 
   it('dunning: reminders, late fee, suspension and termination when the card keeps failing', async () => {
