@@ -156,7 +156,12 @@ export async function recordChargeOutcomes(db: Knex, outcomes: ChargeOutcome[], 
         SET status = v.status, journal_entry_id = coalesce(v.je, rc.journal_entry_id), attempts = rc.attempts + 1, updated_at = now(),
             grace_until = CASE WHEN v.status = 'insufficient' THEN coalesce(rc.grace_until, $1::date) ELSE rc.grace_until END
        FROM unnest($2::bigint[], $3::text[], $4::bigint[]) v(id, status, je)
-      WHERE rc.id = v.id AND rc.status IN ('pending', 'insufficient', 'suspended')`,
+      WHERE rc.id = v.id
+        -- "Still open", written as a join condition (it names v) so the planner cannot push it down
+        -- into the scan of recurring_charges: the batch's rows were inserted as pending after the last
+        -- ANALYZE, so from statistics "open" is ~0 rows, and the plan became a nested loop rescanning
+        -- the 5,000 outcomes for each of the 5,000 rows (7.6 s a batch instead of ~0.1 s).
+        AND (rc.status IN ('pending', 'insufficient', 'suspended') OR v.id IS NULL)`,
     [graceUntil, outcomes.map((o) => o.id), outcomes.map((o) => o.status), outcomes.map((o) => o.journalEntryId)],
   );
 }

@@ -67,9 +67,10 @@ WITH locked AS MATERIALIZED (
    ORDER BY w.ledger_account_id
      FOR UPDATE),
 revenue AS (
+  -- One index lookup per currency (as a subquery, so the plan never hashes all ledger accounts).
   INSERT INTO ledger_accounts (code, kind, unit)
-  SELECT DISTINCT 'revenue:' || l.currency, 'revenue', l.currency FROM locked l
-   WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.code = 'revenue:' || l.currency)
+  SELECT 'revenue:' || c.currency, 'revenue', c.currency FROM (SELECT DISTINCT currency FROM locked) c
+   WHERE (SELECT a.id FROM ledger_accounts a WHERE a.code = 'revenue:' || c.currency) IS NULL
   ON CONFLICT (code) DO NOTHING
   RETURNING 1)
 SELECT (SELECT coalesce(array_agg(ledger_account_id::text), '{}') FROM locked) AS wallets, (SELECT count(*) FROM revenue)::int AS created`;
@@ -104,11 +105,14 @@ je AS (
   RETURNING id, idempotency_key),
 done AS MATERIALIZED (
   SELECT je.id, p.* FROM je JOIN paid p ON p.k = je.idempotency_key),
+revenue AS MATERIALIZED (
+  SELECT c.currency, (SELECT a.id FROM ledger_accounts a WHERE a.code = 'revenue:' || c.currency) AS id
+    FROM (SELECT DISTINCT currency FROM done) c),
 po AS (
   INSERT INTO postings (journal_entry_id, ledger_account_id, unit, amount)
   SELECT d.id, d.wallet, d.currency, -d.amt FROM done d
   UNION ALL
-  SELECT d.id, a.id, d.currency, d.amt FROM done d JOIN ledger_accounts a ON a.code = 'revenue:' || d.currency
+  SELECT d.id, r.id, d.currency, d.amt FROM done d JOIN revenue r ON r.currency = d.currency
   RETURNING 1),
 wu AS (
   UPDATE wallets w SET balance_micros = w.balance_micros - s.total, updated_at = now()
