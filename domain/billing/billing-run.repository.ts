@@ -6,9 +6,9 @@
  *     date (keyset on (next_charge_on, id)), prices the new period (fee, promotions) and in the same
  *     statement inserts one `recurring_charges` row per (subscription, period) — the unique index
  *     makes a rerun insert nothing — and advances the subscription to that period.
- *  2. money — the wallet debits go through the charging engine (domain/ledger/wallet-operations),
- *     which batches them into its own set-based transactions with the hot path's locks and lock
- *     order; `recordChargeOutcomes` writes the results back in one statement.
+ *  2. money — the wallet debits, one set-based transaction per batch under the charging engine's
+ *     lock order (domain/ledger/recurring-debits.repository.ts); `recordChargeOutcomes` writes the
+ *     results back in one statement.
  *  3. `grantAllowances`   — the renewed allowance buckets (rollover carried from the bucket that ends
  *     as the new one starts; bonus allowances from offers) as new ledger accounts, buckets, one
  *     journal entry per unit and the postings, in one statement. New bucket rows do not race the

@@ -1,8 +1,9 @@
 /**
- * Money in and out of a billing account's wallet for workflows and staff: top-ups, recurring fees,
- * refunds and manual adjustments. They go through the charging engine — the same batches, row
- * locks and lock order as the real-time hot path — so a top-up never races a data session, and
- * each is one journal entry, idempotent on its key.
+ * Money in and out of a billing account's wallet for workflows and staff: top-ups, fees (proration),
+ * refunds and manual adjustments. They go through the charging engine — the same batches, row locks
+ * and lock order as the real-time hot path — so a top-up never races a data session, and each is
+ * one journal entry, idempotent on its key. (The billing run's recurring fees are debited
+ * set-based under the same lock order: recurring-debits.repository.ts.)
  */
 import type { ChargingEngine } from '../charging/charging-engine';
 import type { WalletOp, WalletOpResult } from '../charging/charging.types';
@@ -35,8 +36,8 @@ export async function creditWallet(
   });
 }
 
-/** Debits a wallet (a recurring fee: wallet → revenue). Refused with INSUFFICIENT_FUNDS when the
- * wallet cannot cover it within its credit limit. */
+/** Debits a wallet (a fee, e.g. a proration charge: wallet → revenue). Refused with
+ * INSUFFICIENT_FUNDS when the wallet cannot cover it within its credit limit. */
 export async function debitWallet(
   engine: ChargingEngine, m: WalletMovement & { kind?: 'recurring_charge' },
 ): Promise<WalletMovementResult> {
