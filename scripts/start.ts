@@ -20,6 +20,7 @@ import { createSmdpPlusSimulator } from '../simulators/smdp-plus';
 import { es2PlusClientFromConfig } from '../domain/sims/es2plus.config';
 import { seedEsimInventory } from '../domain/sims/inventory.repository';
 import { ES2PLUS_NOTIFICATION_PATH } from '../api/es2plus/notifications.router';
+import { startChargingService } from '../api/charging/main';
 
 /** The development admin key lives in the git-ignored data folder so restarts print the same key. */
 async function developmentAdminKey(db: Knex, dataDir: string): Promise<string> {
@@ -97,6 +98,11 @@ async function main(): Promise<void> {
     const api = await startApiServer({ config, db: stack.db, temporal: stack.temporal, logger });
     stack.onStop(() => api.close());
     smdp?.setNotificationUrl(`${api.url}${ES2PLUS_NOTIFICATION_PATH}`);
+    // The network's converged-charging endpoint (Nchf), in this process on embedded defaults; in
+    // production it runs as its own service (api/charging/main.ts).
+    const charging = await startChargingService({ databaseUrl: stack.databaseUrl, log: logger.child({ component: 'charging' }) })
+      .catch((err: unknown) => { throw new ComponentStartError('Nchf charging endpoint', err); });
+    stack.onStop(() => charging.close());
 
     const lines = await seedDemoLines(stack.db, stack.temporal, config.temporal.taskQueue);
     if (lines) logger.info(`demo data: ${lines} lines activated through their lifecycle workflows`);
@@ -123,6 +129,7 @@ mvno-bss is running (started in ${seconds} s)
   Temporal UI      ${stack.temporalUiUrl ?? '(external Temporal: ' + stack.temporalAddress + ')'}
   Health           ${api.url}/healthz   ${api.url}/readyz   ${api.url}/metrics
   Database         ${config.databaseUrl ? 'external (DATABASE_URL)' : stack.databaseUrl}
+  Nchf charging    ${charging.url}/nchf-convergedcharging/v3/chargingdata   (network role keys: npm run apikey:create -- --role network --name SMF)
   SM-DP+ (ES2+)    ${smdp ? `${smdp.url}  (simulator, device plays itself)` : config.smdp.url ?? '(none: set SMDP_URL)'}
   MNO file inbox   ${path.join(config.reconciliation.inboxDir, '<partner code>')}${inbox ? '/   (e.g. ' + DEMO_PARTNER_CODE + '; *.csv or *.csv.gz, imported as they arrive)' : '   (not watched: RECONCILIATION_INBOX_POLL_MS=0)'}
 

@@ -32,11 +32,29 @@ export function apiKeyAuthenticator(pool: Pool): (header: string | undefined) =>
   };
 }
 
-async function main(): Promise<void> {
-  const log = createLogger({ name: 'charging' });
-  const url = process.env.DATABASE_URL;
-  if (!url) throw new Error('DATABASE_URL is required');
-  const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+export interface ChargingServiceOptions {
+  databaseUrl: string;
+  host?: string;
+  /** 0 = any free port. */
+  port?: number;
+  env?: NodeJS.ProcessEnv;
+  log?: ReturnType<typeof createLogger>;
+}
+
+export interface ChargingService {
+  url: string;
+  port: number;
+  /** Stops taking requests, drains the engine, stops the sweeper and the sealer, ends the pool. */
+  close(): Promise<void>;
+}
+
+/** The Nchf endpoint with its engine, sweeper and journal sealer: run standalone by `main` below and
+ * in-process by `npm start`. Settings come from the CHARGING_* variables (see the header). */
+export async function startChargingService(options: ChargingServiceOptions): Promise<ChargingService> {
+  const e = options.env ?? process.env;
+  const log = options.log ?? createLogger({ name: 'charging' });
+  const env = (name: string, fallback: number) => (e[name] ? Number(e[name]) : fallback);
+  const url = options.databaseUrl;
   const pool = new Pool({ connectionString: url, max: env('CHARGING_POOL_MAX', 8), application_name: 'mvno-bss-charging' });
   pool.on('error', (err) => log.error({ err }, 'idle database connection failed'));
   const engine = createChargingEngine({
@@ -56,22 +74,43 @@ async function main(): Promise<void> {
   const server = createChargingServer({
     engine,
     authenticate: apiKeyAuthenticator(pool),
-    homeMccs: (process.env.CHARGING_HOME_MCCS ?? '262').split(',').map((s) => s.trim()).filter(Boolean),
+    homeMccs: (e.CHARGING_HOME_MCCS ?? '262').split(',').map((x) => x.trim()).filter(Boolean),
     onError: (err) => log.error({ err }, 'charging request failed'),
   });
-  const host = process.env.CHARGING_HOST ?? '127.0.0.1';
-  const port = await server.listen(env('CHARGING_PORT', 4100), host);
-  process.stdout.write(`charging listening on ${host}:${port}\n`);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await server.close();
+  const host = options.host ?? e.CHARGING_HOST ?? '127.0.0.1';
+  let port: number;
+  try {
+    port = await server.listen(options.port ?? env('CHARGING_PORT', 4100), host);
+  } catch (err) {
     await sweeper.stop();
     await sealer?.stop();
     await sealDb?.destroy();
     await engine.close();
     await pool.end();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close: () => (closing ??= (async () => {
+      await server.close();
+      await sweeper.stop();
+      await sealer?.stop();
+      await sealDb?.destroy();
+      await engine.close();
+      await pool.end();
+    })()),
+  };
+}
+
+async function main(): Promise<void> {
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new Error('DATABASE_URL is required');
+  const service = await startChargingService({ databaseUrl: url });
+  process.stdout.write(`charging listening on ${service.url.replace('http://', '')}\n`);
+  const stop = async () => {
+    await service.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
