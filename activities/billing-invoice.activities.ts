@@ -5,7 +5,8 @@ import type { Knex } from 'knex';
 import type { ChargingEngine } from '../domain/charging/charging-engine';
 import { processPaymentGateway, type PaymentGateway } from '../domain/payments';
 import { findPaymentMethod, recordPayment } from '../domain/payments/top-ups.repository';
-import { addInvoiceLine, findInvoice, invoicesDue, invoicesIssuedOn, issueInvoice, outstandingMinor, recordInvoicePayment } from '../domain/billing/invoices.repository';
+import { findInvoice, invoicesDue, invoicesIssuedOn, issueInvoice, outsideWalletMinor, outstandingMinor, recordInvoicePayment } from '../domain/billing/invoices.repository';
+import { addInvoiceCharge } from '../domain/billing/invoice-wallet.service';
 import { consumeFinalBillRequests, type FinalBillBatch } from '../domain/billing/final-bills.repository';
 import { creditWallet } from '../domain/ledger/wallet-operations';
 import { minorToMicros } from '../domain/ledger/money';
@@ -59,8 +60,10 @@ export function createInvoiceActivities(deps: InvoiceActivityDeps) {
       });
       await recordPayment(deps.db, { gateway: gw().name, paymentRef: r.paymentRef, billingAccountId: inv.billingAccountId, purpose: 'invoice', purposeRef: inv.id, amountMinor: due, currency: inv.currency, status: r.status });
       if (r.status !== 'succeeded') return { settled: false, code: r.declineCode ?? r.status };
-      // The wallet carries what the account owes before tax; the payment settles that part of it.
-      const share = inv.totalMinor === 0n ? 0n : due - (inv.taxMinor * due) / inv.totalMinor;
+      // The wallet carries what the account owes before tax; the payment settles that part of it. Tax
+      // and the charges the wallet refused (owed in receivables) are settled outside it.
+      const outside = await outsideWalletMinor(deps.db, inv);
+      const share = inv.totalMinor === 0n ? 0n : due - (outside * due) / inv.totalMinor;
       if (share > 0n) {
         await creditWallet(engine(), {
           billingAccountId: inv.billingAccountId, amountMicros: minorToMicros(share, inv.currency), idempotencyKey: `${key}:wallet`,
@@ -92,11 +95,12 @@ export function createInvoiceActivities(deps: InvoiceActivityDeps) {
       }]);
     },
 
+    /** The late fee on the next invoice, debited from the wallet (past the credit limit: owed in receivables). */
     async invoiceLateFee(input: { invoiceId: string; amountMinor: number; asOf: string }): Promise<void> {
       const inv = (await findInvoice(deps.db, input.invoiceId))!;
-      await addInvoiceLine(deps.db, {
+      await addInvoiceCharge({ db: deps.db, engine: engine() }, {
         billingAccountId: inv.billingAccountId, asOf: input.asOf, kind: 'late_fee', description: `Late payment fee for invoice ${inv.number}`,
-        amountMinor: BigInt(input.amountMinor), sourceRef: `late-fee:${inv.id}`,
+        amountMinor: BigInt(input.amountMinor), sourceRef: `late-fee:${inv.id}`, actor: 'billing:dunning',
       });
     },
 

@@ -1,4 +1,4 @@
-import { creditNoteTaxShare, taxOn } from './invoice-tax';
+import { creditNoteShareOf, creditNoteTaxShare, taxOn } from './invoice-tax';
 
 describe('invoice tax', () => {
   it('taxes a positive subtotal, rounded half away from zero, and nothing else', () => {
@@ -20,6 +20,19 @@ describe('invoice tax', () => {
       before += amountMinor;
     }
     expect(taken).toBe(152n);
+  });
+
+  it('splits credit notes of any part on the running total: the parts add up to the part exactly', () => {
+    // 11.90 = 4.00 in the wallet + 6.00 in receivables + 1.90 tax: outside the wallet 7.90.
+    const inv = { totalMinor: 1_190n, partMinor: 790n };
+    expect(creditNoteShareOf({ ...inv, creditedBeforeMinor: 0n, amountMinor: 595n })).toBe(395n);
+    let before = 0n;
+    let taken = 0n;
+    for (const amountMinor of [333n, 1n, 400n, 456n]) {
+      taken += creditNoteShareOf({ ...inv, creditedBeforeMinor: before, amountMinor });
+      before += amountMinor;
+    }
+    expect(taken).toBe(790n);
   });
 
   it('takes nothing back from an invoice without tax', () => {

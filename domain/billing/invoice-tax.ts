@@ -26,8 +26,14 @@ export function taxOn(subtotalMinor: bigint, ratePpm: bigint): bigint {
  * take back more or less tax than one for their sum would, and crediting the whole total takes back
  * exactly the invoice's tax. */
 export function creditNoteTaxShare(input: { totalMinor: bigint; taxMinor: bigint; creditedBeforeMinor: bigint; amountMinor: bigint }): bigint {
-  const { totalMinor, taxMinor, creditedBeforeMinor, amountMinor } = input;
-  if (totalMinor <= 0n || taxMinor === 0n) return 0n;
-  const cumulative = (credited: bigint) => roundHalfAwayFromZero((credited > totalMinor ? totalMinor : credited) * taxMinor, totalMinor);
+  return creditNoteShareOf({ ...input, partMinor: input.taxMinor });
+}
+
+/** The same share, of any part of the total: the tax, or everything the wallet does not carry (the
+ * tax and the charges owed in receivables, invoice-wallet.service.ts). */
+export function creditNoteShareOf(input: { totalMinor: bigint; partMinor: bigint; creditedBeforeMinor: bigint; amountMinor: bigint }): bigint {
+  const { totalMinor, partMinor, creditedBeforeMinor, amountMinor } = input;
+  if (totalMinor <= 0n || partMinor === 0n) return 0n;
+  const cumulative = (credited: bigint) => roundHalfAwayFromZero((credited > totalMinor ? totalMinor : credited) * partMinor, totalMinor);
   return cumulative(creditedBeforeMinor + amountMinor) - cumulative(creditedBeforeMinor);
 }

@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 import { DomainError } from '../shared/domain-error';
 import { microsToMinorRounded, minorToMicros } from '../ledger/money';
 import {
-  creditNoteTaxEntryKey, creditNoteTaxShare, invoiceTaxEntryKey, receivablesAccountCode, taxOn, taxPayableAccountCode,
+  creditNoteShareOf, creditNoteTaxEntryKey, creditNoteTaxShare, invoiceTaxEntryKey, receivablesAccountCode, taxOn, taxPayableAccountCode,
 } from './invoice-tax';
 
 export interface Invoice {
@@ -44,6 +44,8 @@ export interface InvoiceLine {
   quantity: bigint | null;
   amountMinor: bigint;
   sourceRef: string;
+  /** A one-off or late fee the wallet could not take (credit limit): owed in receivables instead. */
+  outsideWallet: boolean;
 }
 
 const day = (d: unknown) => (d instanceof Date ? d.toISOString().slice(0, 10) : String(d).slice(0, 10));
@@ -59,7 +61,7 @@ export const toInvoice = (r: Record<string, unknown>): Invoice => ({
 const toLine = (r: Record<string, unknown>): InvoiceLine => ({
   id: String(r.id), kind: r.kind as InvoiceLine['kind'], subscriberId: (r.subscriber_id as string | null) ?? null, description: r.description as string,
   service: (r.service as string | null) ?? null, quantity: r.quantity == null ? null : BigInt(r.quantity as string), amountMinor: BigInt(r.amount_minor as string),
-  sourceRef: r.source_ref as string,
+  sourceRef: r.source_ref as string, outsideWallet: Boolean(r.outside_wallet),
 });
 
 export async function findInvoice(db: Knex, id: string): Promise<Invoice | undefined> {
@@ -94,15 +96,67 @@ export async function openInvoiceFor(db: Knex, billingAccountId: string, asOf: s
   return toInvoice(await db('invoices').where({ billing_account_id: payer, status: 'open' }).first());
 }
 
-export async function addInvoiceLine(
-  db: Knex, input: { billingAccountId: string; asOf: string; kind: 'one_off' | 'credit' | 'late_fee'; description: string; amountMinor: bigint; sourceRef: string; subscriberId?: string },
-): Promise<InvoiceLine> {
+export interface InvoiceChargeInput {
+  billingAccountId: string;
+  asOf: string;
+  kind: 'one_off' | 'credit' | 'late_fee';
+  description: string;
+  /** Positive; a credit is stored negative. */
+  amountMinor: bigint;
+  /** The charge's id, unique per paying account: recording it again finds the line it made. */
+  sourceRef: string;
+  subscriberId?: string;
+}
+
+/** The line on the paying account's open invoice, SQL only: callers that bill a customer use
+ * `addInvoiceCharge` (invoice-wallet.service.ts), which moves the wallet too. Idempotent on the
+ * source ref across the payer's invoices: a retry after the invoice was issued finds the line there
+ * instead of putting it on the next invoice. */
+export async function addInvoiceLine(db: Knex, input: InvoiceChargeInput & { outsideWallet?: boolean }): Promise<InvoiceLine> {
   const invoice = await openInvoiceFor(db, input.billingAccountId, input.asOf);
+  const existing = await invoiceLineBySource(db, invoice.billingAccountId, input.sourceRef);
+  if (existing) return existing;
   const amount = input.kind === 'credit' ? -(input.amountMinor < 0n ? -input.amountMinor : input.amountMinor) : input.amountMinor;
   await db('invoice_lines')
-    .insert({ invoice_id: invoice.id, kind: input.kind, subscriber_id: input.subscriberId ?? null, description: input.description, amount_minor: amount.toString(), source_ref: input.sourceRef })
+    .insert({
+      invoice_id: invoice.id, kind: input.kind, subscriber_id: input.subscriberId ?? null, description: input.description, amount_minor: amount.toString(),
+      source_ref: input.sourceRef, outside_wallet: input.outsideWallet ?? false,
+    })
     .onConflict(['invoice_id', 'source_ref']).ignore();
   return toLine(await db('invoice_lines').where({ invoice_id: invoice.id, source_ref: input.sourceRef }).first());
+}
+
+/** A one-off, credit or late-fee line of a paying account by its source ref, on any of its invoices. */
+export async function invoiceLineBySource(db: Knex, payerAccountId: string, sourceRef: string): Promise<InvoiceLine | undefined> {
+  const row = await db('invoice_lines as l').join('invoices as i', 'i.id', 'l.invoice_id')
+    .where({ 'i.billing_account_id': payerAccountId, 'l.source_ref': sourceRef }).whereIn('l.kind', ['one_off', 'credit', 'late_fee']).first('l.*');
+  return row ? toLine(row) : undefined;
+}
+
+/** What of an invoice's total the wallet does not carry: its tax and the charges owed in receivables
+ * (at most the total: credits beyond the wallet's part leave it in credit). */
+export async function outsideWalletMinor(db: Knex, invoice: Pick<Invoice, 'id' | 'taxMinor' | 'totalMinor'>): Promise<bigint> {
+  const r = await db('invoice_lines').where({ invoice_id: invoice.id, outside_wallet: true }).sum({ s: 'amount_minor' }).first();
+  const outside = invoice.taxMinor + BigInt((r?.s as string | null) ?? '0');
+  return outside > invoice.totalMinor ? (invoice.totalMinor > 0n ? invoice.totalMinor : 0n) : outside;
+}
+
+/** A charge the wallet refused (credit limit) booked as owed outside it: receivables → revenue, one
+ * entry under the key the wallet debit would have used, so a later attempt of that debit is a
+ * duplicate and the charge is booked once either way. */
+export async function bookChargeInReceivables(
+  db: Knex, e: { key: string; sourceRef: string; currency: string; amountMinor: bigint; actor: string; details: Record<string, unknown> },
+): Promise<void> {
+  await db.transaction((trx) => postPair(trx, {
+    key: e.key, entryType: 'invoice', sourceRef: e.sourceRef, actor: e.actor, currency: e.currency, amountMinor: e.amountMinor,
+    debit: { code: receivablesAccountCode(e.currency), kind: 'receivables' }, credit: { code: `revenue:${e.currency}`, kind: 'revenue' }, details: e.details,
+  }));
+}
+
+/** Whether the journal entry under this key booked the charge in receivables (not the wallet). */
+export async function bookedInReceivables(db: Knex, key: string): Promise<boolean> {
+  return Boolean(await db('journal_entries as e').join('postings as p', 'p.journal_entry_id', 'e.id').join('ledger_accounts as a', 'a.id', 'p.ledger_account_id')
+    .where({ 'e.idempotency_key': key, 'a.kind': 'receivables' }).first('e.id'));
 }
 
 /** Usage beyond allowance by service, rated for the lines of an account and its member accounts
@@ -168,30 +222,43 @@ export async function issueInvoice(db: Knex, invoiceId: string, options: { asOf:
 }
 
 /** One journal entry moving tax between the customer's receivable and the tax liability (positive:
- * tax owed on an issued invoice; negative: taken back by a credit note), in the caller's transaction,
- * both postings in one statement (the double-entry trigger checks each INSERT). Idempotent on its
- * key. Neither account is a wallet or a bucket, so this never races the charging engine. */
+ * tax owed on an issued invoice; negative: taken back by a credit note), in the caller's transaction. */
 async function postTax(
   trx: Knex.Transaction,
   e: { key: string; entryType: 'invoice' | 'credit_note'; sourceRef: string; currency: string; taxMinor: bigint; details: Record<string, unknown> },
 ): Promise<void> {
-  if (e.taxMinor === 0n) return;
-  const receivables = receivablesAccountCode(e.currency);
-  const payable = taxPayableAccountCode(e.currency);
+  await postPair(trx, {
+    key: e.key, entryType: e.entryType, sourceRef: e.sourceRef, actor: 'billing:tax', currency: e.currency, amountMinor: e.taxMinor,
+    debit: { code: receivablesAccountCode(e.currency), kind: 'receivables' }, credit: { code: taxPayableAccountCode(e.currency), kind: 'taxes' }, details: e.details,
+  });
+}
+
+/** One journal entry between two system accounts (a positive amount debits `debit` and credits
+ * `credit`; a negative one the reverse), both postings in one statement (the double-entry trigger
+ * checks each INSERT). Idempotent on its key. Neither account is a wallet or a bucket, so this never
+ * races the charging engine. */
+async function postPair(
+  trx: Knex.Transaction,
+  e: {
+    key: string; entryType: 'invoice' | 'credit_note'; sourceRef: string; actor: string; currency: string; amountMinor: bigint;
+    debit: { code: string; kind: string }; credit: { code: string; kind: string }; details: Record<string, unknown>;
+  },
+): Promise<void> {
+  if (e.amountMinor === 0n) return;
   await trx.raw(
-    `INSERT INTO ledger_accounts (code, kind, unit) VALUES (?, 'receivables', ?), (?, 'taxes', ?) ON CONFLICT (code) DO NOTHING`,
-    [receivables, e.currency, payable, e.currency],
+    `INSERT INTO ledger_accounts (code, kind, unit) VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT (code) DO NOTHING`,
+    [e.debit.code, e.debit.kind, e.currency, e.credit.code, e.credit.kind, e.currency],
   );
   const [entry] = await trx('journal_entries')
-    .insert({ entry_type: e.entryType, source_ref: e.sourceRef, idempotency_key: e.key, actor: 'billing:tax', details: JSON.stringify(e.details), occurred_at: trx.fn.now() })
+    .insert({ entry_type: e.entryType, source_ref: e.sourceRef, idempotency_key: e.key, actor: e.actor, details: JSON.stringify(e.details), occurred_at: trx.fn.now() })
     .onConflict('idempotency_key').ignore()
     .returning('id');
   if (!entry) return;
-  const micros = minorToMicros(e.taxMinor, e.currency);
+  const micros = minorToMicros(e.amountMinor, e.currency);
   await trx.raw(
     `INSERT INTO postings (journal_entry_id, ledger_account_id, unit, amount)
      SELECT ?, a.id, a.unit, CASE WHEN a.code = ? THEN ?::bigint ELSE -?::bigint END FROM ledger_accounts a WHERE a.code IN (?, ?)`,
-    [entry.id, payable, micros.toString(), micros.toString(), receivables, payable],
+    [entry.id, e.credit.code, micros.toString(), micros.toString(), e.debit.code, e.credit.code],
   );
 }
 
@@ -241,14 +308,22 @@ export async function createCreditNote(
     if (inv.status === 'open') throw new DomainError('INVOICE_NOT_ISSUED', 'an open invoice is corrected by changing its lines, not by a credit note', ['input', 'invoiceId']);
     const creditable = BigInt(inv.total_minor) - BigInt(inv.credited_minor);
     if (input.amountMinor > creditable) throw new DomainError('AMOUNT_TOO_LARGE', `at most ${creditable} can still be credited on this invoice`, ['input', 'amount']);
-    const share = creditNoteTaxShare({
-      totalMinor: BigInt(inv.total_minor), taxMinor: BigInt(inv.tax_minor), creditedBeforeMinor: BigInt(inv.credited_minor), amountMinor: input.amountMinor,
-    });
+    const running = { totalMinor: BigInt(inv.total_minor), creditedBeforeMinor: BigInt(inv.credited_minor), amountMinor: input.amountMinor };
+    const share = creditNoteTaxShare({ ...running, taxMinor: BigInt(inv.tax_minor) });
+    // What the wallet does not carry (tax, charges owed in receivables) is credited outside it; the rest
+    // goes back to the wallet (invoice-wallet.service.ts).
+    const outside = creditNoteShareOf({ ...running, partMinor: await outsideWalletMinor(trx, toInvoice(inv)) });
     const [seq] = await trx('invoice_number_sequences').where({ series: 'CN' }).increment('next_value', 1).returning('next_value');
     const [row] = await trx('credit_notes').insert({
       number: `CN-${String(Number(seq.next_value) - 1).padStart(8, '0')}`, invoice_id: input.invoiceId, amount_minor: input.amountMinor.toString(),
-      reason: input.reason.trim(), idempotency_key: input.idempotencyKey, created_by: input.actor, wallet_minor: (input.amountMinor - share).toString(),
+      reason: input.reason.trim(), idempotency_key: input.idempotencyKey, created_by: input.actor, wallet_minor: (input.amountMinor - outside).toString(),
     }).returning('*');
+    // The receivables' share (charges the wallet refused): revenue → receivables, back.
+    await postPair(trx, {
+      key: `credit-note-receivable:${row.id}`, entryType: 'credit_note', sourceRef: `credit-note:${row.id}`, actor: input.actor, currency: String(inv.currency).trim(),
+      amountMinor: -(outside - share), debit: { code: receivablesAccountCode(String(inv.currency).trim()), kind: 'receivables' },
+      credit: { code: `revenue:${String(inv.currency).trim()}`, kind: 'revenue' }, details: { invoice: inv.number, creditNote: row.number },
+    });
     // Only an invoice whose tax was journaled at issue has a tax share to take back.
     if (await trx('journal_entries').where({ idempotency_key: invoiceTaxEntryKey(input.invoiceId) }).first('id')) {
       await postTax(trx, {

@@ -8,7 +8,9 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { Knex } from 'knex';
 import { processPaymentGateway } from '../../domain/payments';
 import { listPaymentMethods, openTopUp, savePaymentMethod } from '../../domain/payments/top-ups.repository';
-import { addInvoiceLine, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { addInvoiceCharge } from '../../domain/billing/invoice-wallet.service';
+import { sharedEngineFor } from '../../domain/payments/shared-engine';
 import { invoiceWorkflowId } from '../../workflows/invoice.messages';
 
 async function accountOf(db: Knex, externalRef: string): Promise<string | undefined> {
@@ -53,8 +55,10 @@ export async function runBillingDemo(db: Knex, temporal: Client, taskQueue: stri
     } else {
       const today = new Date().toISOString().slice(0, 10);
       const line = await db('subscribers').where({ billing_account_id: bob }).first('id', 'msisdn');
-      await addInvoiceLine(db, { billingAccountId: bob, asOf: today, kind: 'one_off', description: `Postpaid Unlimited, ${line?.msisdn ?? 'demo line'} (demo month)`, amountMinor: 2500n, sourceRef: 'demo:fee', subscriberId: line?.id });
-      await addInvoiceLine(db, { billingAccountId: bob, asOf: today, kind: 'credit', description: 'Welcome credit', amountMinor: 500n, sourceRef: 'demo:welcome' });
+      // Through the wallet, as billing does: the one-off debits it, the credit credits it.
+      const deps = { db, engine: sharedEngineFor(db) };
+      await addInvoiceCharge(deps, { billingAccountId: bob, asOf: today, kind: 'one_off', description: `Postpaid Unlimited, ${line?.msisdn ?? 'demo line'} (demo month)`, amountMinor: 2500n, sourceRef: 'demo:fee', subscriberId: line?.id, actor: 'demo' });
+      await addInvoiceCharge(deps, { billingAccountId: bob, asOf: today, kind: 'credit', description: 'Welcome credit', amountMinor: 500n, sourceRef: 'demo:welcome', actor: 'demo' });
       const inv = await openInvoiceFor(db, bob, today);
       await start(temporal, 'invoiceWorkflow', invoiceWorkflowId(inv.id), taskQueue, [{ invoiceId: inv.id, asOf: today }]).catch(() => undefined);
       out.invoiceId = inv.id;

@@ -7,7 +7,8 @@ import { useBillingTestStack } from './support';
 import { seedAccount } from '../../domain/charging/testing/fixtures';
 import { SandboxPaymentGateway } from '../../domain/payments';
 import { savePaymentMethod } from '../../domain/payments/top-ups.repository';
-import { addInvoiceLine, findInvoice, issueInvoice, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { findInvoice, issueInvoice, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { addInvoiceCharge } from '../../domain/billing/invoice-wallet.service';
 import { createInvoiceActivities } from '../../activities/billing-invoice.activities';
 import { createLogger } from '../../platform/logger';
 import type { InvoiceWorkflowState } from '../../workflows/invoice.messages';
@@ -25,7 +26,7 @@ describe('billing run: invoice workflows of the issued invoices', () => {
     const customer = await gateway.createCustomer({ billingAccountId: id });
     const pm = await gateway.attachPaymentMethod({ customerRef: customer.customerRef, paymentMethodRef: 'pm_card_visa' });
     await savePaymentMethod(stack.t.db, { billingAccountId: id, gateway: 'sandbox', customerRef: customer.customerRef, paymentMethodRef: pm.paymentMethodRef });
-    await addInvoiceLine(stack.t.db, { billingAccountId: id, asOf, kind: 'one_off', description: 'SIM card', amountMinor: 1_000n, sourceRef: `sim:${id}` });
+    await addInvoiceCharge({ db: stack.t.db, engine: stack.engine }, { billingAccountId: id, asOf, kind: 'one_off', description: 'SIM card', amountMinor: 1_000n, sourceRef: `sim:${id}`, actor: 'test' });
     return (await openInvoiceFor(stack.t.db, id, asOf)).id;
   }
   async function run(cycleDate: string) {

@@ -7,8 +7,8 @@ import { useBillingTestStack } from './support';
 import { seedAccount } from '../../domain/charging/testing/fixtures';
 import { SandboxPaymentGateway } from '../../domain/payments';
 import { savePaymentMethod } from '../../domain/payments/top-ups.repository';
-import { addInvoiceLine, creditNotesOf, findInvoice, invoiceLines, issueInvoice, openInvoiceFor } from '../../domain/billing/invoices.repository';
-import { issueCreditNote } from '../../domain/billing/invoice-wallet.service';
+import { creditNotesOf, findInvoice, invoiceLines, issueInvoice, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { addInvoiceCharge, invoiceChargeKey, issueCreditNote } from '../../domain/billing/invoice-wallet.service';
 import { debitWallet } from '../../domain/ledger/wallet-operations';
 import { creditNoteTaxShare } from '../../domain/billing/invoice-tax';
 import { renderInvoiceHtml } from '../../domain/billing/invoice-render';
@@ -22,6 +22,7 @@ describe('postpaid invoices and dunning', () => {
   const gateway = new SandboxPaymentGateway();
   const stack = useBillingTestStack(gateway);
 
+  const charge = (input: Omit<Parameters<typeof addInvoiceCharge>[1], 'actor'>) => addInvoiceCharge({ db: stack.t.db, engine: stack.engine }, { ...input, actor: 'test' });
   async function account(card: string) {
     const id = await seedAccount(stack.t.db, { paymentType: 'postpaid', creditLimitMinor: 100_000n });
     const customer = await gateway.createCustomer({ billingAccountId: id });
@@ -29,8 +30,8 @@ describe('postpaid invoices and dunning', () => {
     await savePaymentMethod(stack.t.db, { billingAccountId: id, gateway: 'sandbox', customerRef: customer.customerRef, paymentMethodRef: pm.paymentMethodRef });
     const subscriberId = crypto.randomUUID();
     await stack.t.db('subscribers').insert({ id: subscriberId, billing_account_id: id, msisdn: `49171${crypto.randomInt(1e6, 9e6)}`, state: 'active', activated_at: new Date() });
-    await addInvoiceLine(stack.t.db, { billingAccountId: id, asOf: '2026-03-10', kind: 'one_off', description: 'SIM card', amountMinor: 1000n, sourceRef: 'sim-fee' });
-    await addInvoiceLine(stack.t.db, { billingAccountId: id, asOf: '2026-03-10', kind: 'credit', description: 'Goodwill', amountMinor: 200n, sourceRef: 'goodwill' });
+    await charge({ billingAccountId: id, asOf: '2026-03-10', kind: 'one_off', description: 'SIM card', amountMinor: 1000n, sourceRef: 'sim-fee' });
+    await charge({ billingAccountId: id, asOf: '2026-03-10', kind: 'credit', description: 'Goodwill', amountMinor: 200n, sourceRef: 'goodwill' });
     return { id, subscriberId, invoice: await openInvoiceFor(stack.t.db, id, '2026-03-10') };
   }
   /** Sum of the postings on a system account, optionally of one journal entry (by its key). */
@@ -57,8 +58,11 @@ describe('postpaid invoices and dunning', () => {
     // 10.00 − 2.00 = 8.00, tax 19 % = 1.52, total 9.52.
     expect(inv).toMatchObject({ status: 'paid', subtotalMinor: 800n, taxMinor: 152n, totalMinor: 952n, paidMinor: 952n });
     expect(inv.number).toMatch(/^INV-\d{8}$/);
-    // The wallet got the pre-tax part of the payment (receivables → wallet).
-    expect(BigInt((await stack.t.db('wallets').where({ billing_account_id: a.id }).first()).balance_micros)).toBe(8_000_000n);
+    // The wallet got the pre-tax part of the payment (receivables → wallet), 8.00. It had been debited
+    // the 10.00 one-off and credited the 2.00 goodwill when they went on the invoice (−8.00), so the
+    // paid invoice leaves it at 0: the account owes nothing. (Before one-offs and credits moved the
+    // wallet, this was +8.00: a paid invoice left the account 8.00 in credit.)
+    expect(await walletMicros(a.id)).toBe(0n);
     // The tax went to the tax liability when the invoice was issued (receivables → tax payable), once.
     expect(await posted('tax_payable:EUR', `invoice-tax:${inv.id}`)).toBe(1_520_000n);
     expect(await posted('receivables:EUR', `invoice-tax:${inv.id}`)).toBe(-1_520_000n);
@@ -117,6 +121,66 @@ describe('postpaid invoices and dunning', () => {
     expect(await findInvoice(stack.t.db, inv.id)).toMatchObject({ status: 'paid', creditedMinor: 1_190n });
   });
 
+  it('one-offs and late fees debit the wallet, credits credit it; past the credit limit a charge is owed in receivables', async () => {
+    const id = await seedAccount(stack.t.db, { paymentType: 'postpaid', creditLimitMinor: 2_000n });
+    const customer = await gateway.createCustomer({ billingAccountId: id });
+    const pm = await gateway.attachPaymentMethod({ customerRef: customer.customerRef, paymentMethodRef: 'pm_card_visa' });
+    await savePaymentMethod(stack.t.db, { billingAccountId: id, gateway: 'sandbox', customerRef: customer.customerRef, paymentMethodRef: pm.paymentMethodRef });
+    const device = { billingAccountId: id, asOf: '2026-05-03', kind: 'one_off' as const, description: 'Device', amountMinor: 1_500n, sourceRef: 'device' };
+    const roaming = { billingAccountId: id, asOf: '2026-05-04', kind: 'one_off' as const, description: 'Roaming pack', amountMinor: 1_000n, sourceRef: 'roaming' };
+    expect(await charge(device)).toMatchObject({ kind: 'one_off', amountMinor: 1_500n, outsideWallet: false });
+    expect(await walletMicros(id)).toBe(-15_000_000n);
+    // −25.00 would pass the −20.00 limit: billed all the same, owed in receivables (receivables → revenue).
+    expect(await charge(roaming)).toMatchObject({ amountMinor: 1_000n, outsideWallet: true });
+    expect(await walletMicros(id)).toBe(-15_000_000n);
+    expect(await posted('receivables:EUR', invoiceChargeKey(id, 'roaming'))).toBe(-10_000_000n);
+    expect(await posted('revenue:EUR', invoiceChargeKey(id, 'roaming'))).toBe(10_000_000n);
+    await charge({ billingAccountId: id, asOf: '2026-05-05', kind: 'credit', description: 'Goodwill', amountMinor: 300n, sourceRef: 'goodwill' });
+    expect(await walletMicros(id)).toBe(-12_000_000n);
+    // Retries (a crash after the wallet moved, say) find the line and the entry: nothing moves twice,
+    // and the refused charge stays in receivables even though the wallet could take it now.
+    await charge(device);
+    await charge(roaming);
+    await charge({ billingAccountId: id, asOf: '2026-05-05', kind: 'credit', description: 'Goodwill', amountMinor: 300n, sourceRef: 'goodwill' });
+    expect(await walletMicros(id)).toBe(-12_000_000n);
+    const open = await openInvoiceFor(stack.t.db, id, '2026-05-05');
+    expect((await invoiceLines(stack.t.db, open.id)).map((l) => [l.sourceRef, l.amountMinor, l.outsideWallet]))
+      .toEqual([['device', 1_500n, false], ['roaming', 1_000n, true], ['goodwill', -300n, false]]);
+
+    // 22.00 + 19 % = 26.18, collected: the wallet takes 26.18 less the tax (4.18) and the receivable
+    // (10.00), 12.00, and owes nothing.
+    const state = (await (await dun(open.id)).result()) as InvoiceWorkflowState;
+    expect(state.outcome).toBe('paid');
+    expect(await findInvoice(stack.t.db, open.id)).toMatchObject({ subtotalMinor: 2_200n, taxMinor: 418n, totalMinor: 2_618n, paidMinor: 2_618n });
+    expect(await walletMicros(id)).toBe(0n);
+  });
+
+  it('a credit note on an invoice with a charge owed in receivables credits the wallet only with the wallet’s part', async () => {
+    const id = await seedAccount(stack.t.db, { paymentType: 'postpaid', creditLimitMinor: 500n });
+    await charge({ billingAccountId: id, asOf: '2026-05-03', kind: 'one_off', description: 'Accessory', amountMinor: 400n, sourceRef: 'accessory' });
+    expect(await charge({ billingAccountId: id, asOf: '2026-05-03', kind: 'one_off', description: 'Device', amountMinor: 600n, sourceRef: 'device' }))
+      .toMatchObject({ outsideWallet: true });
+    const inv = await issueInvoice(stack.t.db, (await openInvoiceFor(stack.t.db, id, '2026-05-03')).id, { asOf: '2026-06-01' });
+    // 11.90 = 4.00 in the wallet + 6.00 in receivables + 1.90 tax.
+    expect(inv).toMatchObject({ subtotalMinor: 1_000n, taxMinor: 190n, totalMinor: 1_190n });
+    expect(await walletMicros(id)).toBe(-4_000_000n);
+    // Half: 0.95 tax, 3.00 receivable, 2.00 wallet.
+    const half = await creditNote({ invoiceId: inv.id, amountMinor: 595n, reason: 'Returned', idempotencyKey: `cn-1-${inv.id}`, actor: 'test' });
+    expect(half.walletMinor).toBe(200n);
+    expect(await walletMicros(id)).toBe(-2_000_000n);
+    expect(await posted('receivables:EUR', `credit-note-receivable:${half.id}`)).toBe(3_000_000n);
+    expect(await posted('revenue:EUR', `credit-note-receivable:${half.id}`)).toBe(-3_000_000n);
+    expect(await posted('tax_payable:EUR', `credit-note-tax:${half.id}`)).toBe(-950_000n);
+    const rest = await creditNote({ invoiceId: inv.id, amountMinor: 595n, reason: 'Returned', idempotencyKey: `cn-2-${inv.id}`, actor: 'test' });
+    expect(rest.walletMinor).toBe(200n);
+    expect(await walletMicros(id)).toBe(0n);
+    // The receivables of this account's charges are back to zero: the device, the tax, both notes.
+    let receivables = await posted('receivables:EUR', invoiceChargeKey(id, 'device')) + await posted('receivables:EUR', `invoice-tax:${inv.id}`);
+    for (const n of [half, rest]) receivables += await posted('receivables:EUR', `credit-note-receivable:${n.id}`) + await posted('receivables:EUR', `credit-note-tax:${n.id}`);
+    expect(receivables).toBe(0n);
+    expect(await findInvoice(stack.t.db, inv.id)).toMatchObject({ status: 'paid', creditedMinor: 1_190n });
+  });
+
   it('dunning: reminders, late fee, suspension and termination when the card keeps failing', async () => {
     const a = await account('pm_card_chargeDeclined');
     const state = (await (await dun(a.invoice.id)).result()) as InvoiceWorkflowState;
@@ -125,6 +189,10 @@ describe('postpaid invoices and dunning', () => {
     expect(stack.w.lifecycle.calls.filter((c) => c.subscriberId === a.subscriberId).map((c) => c.action)).toEqual(['suspend', 'terminate']);
     const next = await stack.t.db('invoices').where({ billing_account_id: a.id, status: 'open' }).first();
     expect(await stack.t.db('invoice_lines').where({ invoice_id: next.id, kind: 'late_fee' }).pluck('amount_minor')).toEqual(['500']);
+    // Nothing was collected: the wallet owes the one-off less the goodwill, and the late fee, debited once.
+    expect(await walletMicros(a.id)).toBe(-13_000_000n);
+    expect(await stack.t.db('journal_entries').where({ idempotency_key: invoiceChargeKey(a.id, `late-fee:${a.invoice.id}`) }).pluck('source_ref'))
+      .toEqual([invoiceChargeKey(a.id, `late-fee:${a.invoice.id}`)]);
     expect(await stack.t.db('notification_events').where({ billing_account_id: a.id }).pluck('event_type')).toEqual(
       expect.arrayContaining(['invoice_issued', 'payment_failed', 'suspension_warning']),
     );

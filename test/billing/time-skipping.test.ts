@@ -15,7 +15,8 @@ import { seedAccount } from '../../domain/charging/testing/fixtures';
 import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
 import { SandboxPaymentGateway } from '../../domain/payments';
 import { savePaymentMethod } from '../../domain/payments/top-ups.repository';
-import { addInvoiceLine, openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { openInvoiceFor } from '../../domain/billing/invoices.repository';
+import { addInvoiceCharge } from '../../domain/billing/invoice-wallet.service';
 import { verifyBalances } from '../../domain/ledger/ledger-verify';
 import { invoicePaidSignal, type InvoiceWorkflowState } from '../../workflows/invoice.messages';
 
@@ -77,7 +78,7 @@ describe('dunning with time skipping', () => {
     await savePaymentMethod(t.db, { billingAccountId: account, gateway: 'sandbox', customerRef: customer.customerRef, paymentMethodRef: pm.paymentMethodRef });
     const subscriberId = crypto.randomUUID();
     await t.db('subscribers').insert({ id: subscriberId, billing_account_id: account, msisdn: `49172${crypto.randomInt(1e6, 9e6)}`, state: 'active', activated_at: new Date() });
-    await addInvoiceLine(t.db, { billingAccountId: account, asOf: '2026-07-01', kind: 'one_off', description: 'Device instalment', amountMinor: 3_000n, sourceRef: 'device' });
+    await addInvoiceCharge({ db: t.db, engine }, { billingAccountId: account, asOf: '2026-07-01', kind: 'one_off', description: 'Device instalment', amountMinor: 3_000n, sourceRef: 'device', actor: 'test' });
     return { account, subscriberId, invoiceId: (await openInvoiceFor(t.db, account, '2026-07-01')).id };
   }
 
@@ -93,6 +94,8 @@ describe('dunning with time skipping', () => {
       { step: 'suspended', day: 21 }, { step: 'terminated', day: 60 },
     ]);
     expect(lifecycle.calls.filter((c) => c.subscriberId === a.subscriberId).map((c) => c.action)).toEqual(['suspend', 'terminate']);
+    // Never collected: the wallet owes the instalment and the 5.00 late fee.
+    expect(BigInt((await t.db('wallets').where({ billing_account_id: a.account }).first()).balance_micros)).toBe(-35_000_000n);
     expect((await verifyBalances(t.db)).problems).toEqual([]);
   });
 
