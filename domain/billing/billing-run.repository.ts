@@ -17,7 +17,7 @@
  *  4. `invoiceCharges`    — postpaid and hybrid fees as lines of the payer's open invoice.
  */
 import type { Knex } from 'knex';
-import { pgQuery, pgTransaction } from './sql';
+import { pgQuery, pgTransaction } from '../shared/pg-connection';
 
 export interface ClaimedCharge {
   id: string;

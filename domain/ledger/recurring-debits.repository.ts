@@ -36,7 +36,7 @@
  * as charged with that entry; the later entries' "before/after" details would then be off by it.
  */
 import type { Knex } from 'knex';
-import type { PoolClient } from 'pg';
+import { pgTransaction } from '../shared/pg-connection';
 
 export interface RecurringDebit {
   /** journal_entries.idempotency_key: one entry per key, ever. */
@@ -155,7 +155,7 @@ export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], 
     debits.map((_d, i) => i), debits.map((d) => d.key), debits.map((d) => d.sourceRef), debits.map((d) => d.billingAccountId),
     debits.map((d) => d.amountMicros.toString()), debits.map((d) => JSON.stringify(d.details ?? {})),
   ];
-  return inTransaction(db, async (c) => {
+  return pgTransaction(db, async (c) => {
     const locked = (await c.query(LOCK_SQL, [accounts])).rows[0] as { wallets: string[] };
     // Only the wallets locked above are debited (one opened meanwhile for an account without a wallet is not).
     const res = await c.query(WRITE_SQL, [input[0], options.actor, options.lowWalletThresholdMicros.toString(), locked.wallets, ...input.slice(1)]);
@@ -186,22 +186,4 @@ export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], 
       }
     });
   });
-}
-
-/** A pooled pg connection of the knex instance, in one transaction (fixed SQL with `$n` parameters). */
-async function inTransaction<T>(db: Knex, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = (await db.client.acquireConnection()) as PoolClient;
-  try {
-    await client.query('BEGIN');
-    try {
-      const r = await fn(client);
-      await client.query('COMMIT');
-      return r;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-  } finally {
-    await db.client.releaseConnection(client);
-  }
 }

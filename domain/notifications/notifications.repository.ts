@@ -4,7 +4,7 @@
  * billing run and the balance-event consumer can publish thousands at once.
  */
 import type { Knex } from 'knex';
-import { pgQuery } from '../billing/sql';
+import { pgQuery } from '../shared/pg-connection';
 
 export const NOTIFICATION_EVENT_TYPES = [
   'usage_alert', 'low_balance', 'top_up_completed', 'invoice_issued', 'payment_failed', 'suspension_warning', 'subscriber_suspended', 'subscriber_resumed',

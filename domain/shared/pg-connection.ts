@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 import type { PoolClient, QueryResult } from 'pg';
 
-/** Runs fixed-text SQL with PostgreSQL's own `$n` parameters on a pooled pg connection of the knex
+/** Shared by every context's repositories (billing, ledger, notifications); it imports no context.
+ *
+ * Runs fixed-text SQL with PostgreSQL's own `$n` parameters on a pooled pg connection of the knex
  * instance (knex's `?` bindings do not mix with `$n`, casts and array parameters in long set-based
  * statements). With `transaction`, the statements run in one transaction. */
 export async function withConnection<T>(db: Knex, fn: (client: PoolClient) => Promise<T>): Promise<T> {
