@@ -63,4 +63,17 @@ describe('billing references checked per statement (real PostgreSQL)', () => {
     await expect(t.db('buckets').where({ ledger_account_id: account.id }).update({ billing_account_id: missing })).rejects.toThrow(/billing account .* does not exist/);
     await expect(t.db('subscriptions').where({ id: line.subscriptionId }).delete()).rejects.toThrow(/still referenced/);
   });
+
+  test('an invoice line on a missing or issued invoice is refused; an invoice with lines cannot be deleted', async () => {
+    const missing = crypto.randomUUID();
+    const invoiceLine = (invoiceId: string, ref: string) => ({ invoice_id: invoiceId, kind: 'one_off', description: 'x', amount_minor: 100, source_ref: ref });
+    const [inv] = await t.db('invoices').insert({ billing_account_id: line.accountId, period_start: '2030-01-01', period_end: '2030-02-01', currency: 'EUR' }).returning('id');
+    await expect(t.db('invoice_lines').insert([invoiceLine(inv.id, 'a'), invoiceLine(missing, 'b')]))
+      .rejects.toThrow(`invoice line refers to invoice ${missing} (invoice_id), which does not exist in invoices`);
+    await t.db('invoice_lines').insert([invoiceLine(inv.id, 'a'), invoiceLine(inv.id, 'b')]);
+    await expect(t.db('invoice_lines').where({ invoice_id: inv.id, source_ref: 'a' }).update({ invoice_id: missing })).rejects.toThrow(/does not exist in invoices/);
+    await expect(t.db('invoices').where({ id: inv.id }).delete()).rejects.toThrow(`invoice ${inv.id} is still referenced from invoice_lines.invoice_id`);
+    await t.db('invoices').where({ id: inv.id }).update({ status: 'issued', number: `INV-TEST-${missing}` });
+    await expect(t.db('invoice_lines').insert(invoiceLine(inv.id, 'c'))).rejects.toThrow(`invoice ${inv.id} is issued: its lines are immutable`);
+  });
 });
