@@ -1,8 +1,13 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { buildActivationCode } from '../domain/sims/es2plus.activation-code';
 import { isEs2PlusError, type Es2PlusOperatorPort } from '../domain/sims/es2plus.client';
 import { createEsimOrder, updateEsimOrder } from '../domain/sims/esim-orders.repository';
+import { esimOrderWorkflowId, type EsimOrderInput } from '../workflows/esim-order.messages';
+import { esimOrderCompletedSignal, esimOrderFailedSignal, subscriberWorkflowId } from '../workflows/subscriber.messages';
+import { IccidKey, SubscriberIdKey } from '../workflows/search-attributes';
+import type { esimOrderWorkflow } from '../workflows/esim-order.workflow';
 
 /** A transient ES2+ failure is thrown as is (Temporal retries with the same functionCallIdentifier);
  * a business refusal is final. */
@@ -17,14 +22,54 @@ function es2Failure(err: unknown): never {
   throw err;
 }
 
+/** Signals the line; a line whose workflow has ended (terminated meanwhile) has its billing record
+ * right already. */
+async function tellLine(subscriberId: string, send: (h: ReturnType<Context['client']['workflow']['getHandle']>) => Promise<void>): Promise<void> {
+  try {
+    await send(Context.current().client.workflow.getHandle(subscriberWorkflowId(subscriberId)));
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    Context.current().log.warn('eSIM order: the line has no running workflow', { subscriberId });
+  }
+}
+
+/**
+ * Starts `esim-order:<id>` (recorded in `esim_orders` already) on this worker's task queue, with its
+ * search attributes and memo. Eagerly: its first task comes back with the answer and runs here, not
+ * through matching. Idempotent: a workflow id is never reused, so a retry never places a second
+ * order. To be called from an activity. (The caller does not wait for the order's progress here: a
+ * task of this worker waiting on another of its tasks could starve it of slots.)
+ */
+export async function startEsimOrderWorkflow(input: EsimOrderInput): Promise<void> {
+  const ctx = Context.current();
+  try {
+    await ctx.client.workflow.start<typeof esimOrderWorkflow>('esimOrderWorkflow', {
+      workflowId: esimOrderWorkflowId(input.orderId),
+      taskQueue: ctx.info.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [{ key: SubscriberIdKey, value: input.subscriberId }, { key: IccidKey, value: input.iccid }],
+      memo: { purpose: input.purpose, iccid: input.iccid },
+      requestEagerStart: true,
+    });
+  } catch (err) {
+    // Started already (a retry), or ended already: either way not placed again.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+}
+
 export function createEsimActivities(deps: { db: Knex; es2plus?: Es2PlusOperatorPort }) {
   const client = (): Es2PlusOperatorPort => {
     if (!deps.es2plus) throw ApplicationFailure.create({ type: 'ES2PLUS_NOT_CONFIGURED', message: 'no SM-DP+ is configured (SMDP_URL)', nonRetryable: true });
     return deps.es2plus;
   };
   return {
-    async recordEsimOrder(o: { orderId: string; subscriberId: string; simId: string; iccid: string; purpose: 'activation' | 'swap'; eid?: string }): Promise<void> {
+    /** Records the order (the ES2+ notification endpoint finds it by ICCID) and starts its workflow
+     * (startEsimOrderWorkflow). Idempotent on the order id. For SIM swaps; an activation's order is
+     * recorded and started with the line's registration. */
+    async startEsimOrder(o: EsimOrderInput): Promise<void> {
       await createEsimOrder(deps.db, { id: o.orderId, subscriberId: o.subscriberId, simId: o.simId, iccid: o.iccid, purpose: o.purpose, eid: o.eid });
+      await startEsimOrderWorkflow(o);
     },
     async es2DownloadOrder(o: { orderId: string; iccid: string; eid?: string }): Promise<{ iccid: string }> {
       try {
@@ -62,11 +107,19 @@ export function createEsimActivities(deps: { db: Knex; es2plus?: Es2PlusOperator
         es2Failure(err);
       }
     },
-    async completeEsimOrder(o: { orderId: string; eid?: string }): Promise<void> {
+    /** The device has the profile: the order is completed, then the line is told (it activates or
+     * completes its swap; a repeated signal changes nothing there). */
+    async completeEsimOrder(o: { orderId: string; eid?: string; line: { subscriberId: string; purpose: 'activation' | 'swap'; iccid: string } }): Promise<void> {
       await updateEsimOrder(deps.db, o.orderId, { state: 'completed', eid: o.eid });
+      await tellLine(o.line.subscriberId, (h) => h.signal(esimOrderCompletedSignal, { orderId: o.orderId, purpose: o.line.purpose, iccid: o.line.iccid, eid: o.eid }));
     },
-    async failEsimOrder(o: { orderId: string; code: string; message: string }): Promise<void> {
+    /** The order failed and was compensated: recorded, then the line is told (it gives its inventory
+     * back; a repeated signal changes nothing there). */
+    async failEsimOrder(o: { orderId: string; code: string; message: string; line: { subscriberId: string; purpose: 'activation' | 'swap'; simDisposition: 'available' | 'retired' } }): Promise<void> {
       await updateEsimOrder(deps.db, o.orderId, { state: 'failed', failureCode: o.code, failureMessage: o.message });
+      await tellLine(o.line.subscriberId, (h) => h.signal(esimOrderFailedSignal, {
+        orderId: o.orderId, purpose: o.line.purpose, code: o.code, message: o.message, simDisposition: o.line.simDisposition,
+      }));
     },
   };
 }

@@ -11,6 +11,7 @@ import {
 import { reserveSim, setSimState } from '../domain/sims/inventory.repository';
 import type { SimForm } from '../domain/sims/inventory';
 import type { SubscriberWorkflowInput } from '../workflows/subscriber.messages';
+import { startEsimOrderWorkflow } from './esim.activities';
 
 /** A domain refusal is final: retrying cannot make a taken number free. */
 function asFailure(err: unknown): never {
@@ -50,8 +51,15 @@ export function createSubscriberActivities(deps: SubscriberActivityDeps) {
     }
   };
   return {
+    /** Writes the line; for an eSIM line also its order (same transaction), then starts the order's
+     * workflow `esim-order:<subscriber id>`. Both steps are idempotent on the subscriber id. */
     async registerSubscriber(input: SubscriberWorkflowInput): Promise<{ at: string; msisdn: string; iccid?: string; simId?: string; simForm?: SimForm }> {
       const r = await refusing(() => registerSubscriber(deps.db, input));
+      if (r.simForm === 'esim' && r.simId && r.iccid) {
+        await startEsimOrderWorkflow({
+          orderId: input.subscriberId, subscriberId: input.subscriberId, purpose: 'activation', simId: r.simId, iccid: r.iccid, eid: input.eid, actor: input.actor, options: input.esimOrder,
+        });
+      }
       return { at: r.at.toISOString(), msisdn: r.msisdn, ...(r.iccid ? { iccid: r.iccid, simId: r.simId, simForm: r.simForm } : {}) };
     },
     async recordSubscriberTransition(cmd: TransitionCommand): Promise<string> {

@@ -2,12 +2,9 @@ import {
   ApplicationFailure,
   allHandlersFinished,
   condition,
-  getExternalWorkflowHandle,
   log,
   proxyLocalActivities,
   setHandler,
-  upsertMemo,
-  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { EsimActivities } from '../activities/esim.activities';
 import {
@@ -17,8 +14,6 @@ import {
   type EsimOrderInput,
   type EsimOrderSnapshot,
 } from './esim-order.messages';
-import { esimOrderCompletedSignal, esimOrderFailedSignal, subscriberWorkflowId } from './subscriber.messages';
-import { IccidKey, SubscriberIdKey } from './search-attributes';
 
 const DEFAULT_DOWNLOAD_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
 // SGP.22 notification points (see domain/sims/es2plus.types.ts).
@@ -31,9 +26,11 @@ const POINT_ENABLED = 6;
  * `esim-order:<order id>`: downloadOrder → confirmOrder (with the EID when known, released at once)
  * → the activation code for the storefront → HandleDownloadProgressInfo notifications (signals from
  * the API) until the profile is enabled → the line is told (signal). A failure or timeout at any step
- * runs the compensations pushed so far in reverse (cancelOrder at the SM-DP+) and tells the line,
- * which gives its inventory back. Every ES2+ call reuses `<order id>:<function>` as its
- * functionCallIdentifier, so a retried call never places a second order.
+ * runs the compensations pushed so far in reverse (cancelOrder at the SM-DP+) and tells the line, which
+ * gives its inventory back. Every ES2+ call reuses `<order id>:<function>` as its functionCallIdentifier,
+ * so a retried call never places a second order. The line's activities record the order and start
+ * this workflow, with its search attributes and memo (activities/esim.activities.ts
+ * `startEsimOrderWorkflow`); the line is told from the activity that records the outcome.
  */
 export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrderSnapshot> {
   const opts = input.options ?? {};
@@ -97,17 +94,9 @@ export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrde
     }
   });
 
-  upsertSearchAttributes([
-    { key: SubscriberIdKey, value: input.subscriberId },
-    { key: IccidKey, value: input.iccid },
-  ]);
-  upsertMemo({ purpose: input.purpose, iccid: input.iccid });
-
   const compensations: { name: string; run: () => Promise<void> }[] = [];
-  let step = 'record';
+  let step = 'downloadOrder';
   try {
-    await record.recordEsimOrder({ orderId: input.orderId, subscriberId: input.subscriberId, simId: input.simId, iccid: input.iccid, purpose: input.purpose, eid: input.eid });
-    step = 'downloadOrder';
     await es2.es2DownloadOrder({ orderId: input.orderId, iccid: input.iccid, eid: input.eid });
     compensations.push({
       name: 'cancelOrder',
@@ -133,11 +122,11 @@ export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrde
     }
     if (!outcome!.ok) throw ApplicationFailure.nonRetryable(outcome!.message, outcome!.code);
     step = 'complete';
-    await record.completeEsimOrder({ orderId: input.orderId, eid: snapshot.eid });
+    // Records the order as completed and signals the line, in one local activity (no extra task).
+    await record.completeEsimOrder({
+      orderId: input.orderId, eid: snapshot.eid, line: { subscriberId: input.subscriberId, purpose: input.purpose, iccid: input.iccid },
+    });
     snapshot.status = 'completed';
-    await tell(() => getExternalWorkflowHandle(subscriberWorkflowId(input.subscriberId)).signal(esimOrderCompletedSignal, {
-      orderId: input.orderId, purpose: input.purpose, iccid: input.iccid, eid: snapshot.eid,
-    }));
   } catch (err) {
     const failure = describe(err);
     snapshot.failure = { step, code: failure.code, message: failure.message };
@@ -155,23 +144,15 @@ export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrde
         log.error('compensation failed', { name: c.name, err: describe(cErr).message });
       }
     }
-    await record.failEsimOrder({ orderId: input.orderId, code: failure.code, message: failure.message });
+    // Records the failure and signals the line, which gives its inventory back.
+    await record.failEsimOrder({
+      orderId: input.orderId, code: failure.code, message: failure.message,
+      line: { subscriberId: input.subscriberId, purpose: input.purpose, simDisposition },
+    });
     snapshot.status = 'failed';
-    await tell(() => getExternalWorkflowHandle(subscriberWorkflowId(input.subscriberId)).signal(esimOrderFailedSignal, {
-      orderId: input.orderId, purpose: input.purpose, code: failure.code, message: failure.message, simDisposition,
-    }));
   }
   await condition(allHandlersFinished);
   return snapshot;
-}
-
-async function tell(send: () => Promise<void>): Promise<void> {
-  try {
-    await send();
-  } catch (err) {
-    // The line's workflow may have ended (terminated meanwhile); the billing record is already right.
-    log.warn('could not signal the line', { err: String(err) });
-  }
 }
 
 function describe(err: unknown): { code: string; message: string } {

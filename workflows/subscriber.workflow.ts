@@ -1,14 +1,12 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  ParentClosePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
   log,
   proxyLocalActivities,
   setHandler,
-  startChild,
   upsertMemo,
   upsertSearchAttributes,
   uuid4,
@@ -16,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import { nextState, SUSPEND_REASONS, type LifecycleAction, type SubscriberState } from '../domain/subscribers/subscriber-lifecycle';
 import type { SubscriberActivities } from '../activities/subscriber.activities';
+import type { EsimActivities } from '../activities/esim.activities';
 import {
   esimOrderCompletedSignal,
   esimOrderFailedSignal,
@@ -32,13 +31,12 @@ import {
   type SubscriberSnapshot,
   type SubscriberWorkflowInput,
 } from './subscriber.messages';
-import { esimOrderWorkflowId, type EsimOrderInput } from './esim-order.messages';
-import { esimOrderWorkflow } from './esim-order.workflow';
+import type { EsimOrderInput } from './esim-order.messages';
 import { IccidKey, LifecycleStateKey, MsisdnKey, PlanCodeKey, SubscriberIdKey, BillingAccountIdKey } from './search-attributes';
 
 // Local activities: short, idempotent writes to the billing record, run by the worker that runs the
 // workflow (no task round trip through the server); retries beyond a few seconds become timers.
-const billingRecord = proxyLocalActivities<SubscriberActivities>({
+const billingRecord = proxyLocalActivities<SubscriberActivities & Pick<EsimActivities, 'startEsimOrder'>>({
   startToCloseTimeout: '30 seconds',
   localRetryThreshold: '5 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['BillingRecordRefusal'] },
@@ -79,6 +77,7 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
   let scheduleVersion = 0;
   const workflowId = workflowInfo().workflowId;
 
+  let publishedMemo: string | undefined;
   const publish = () => {
     upsertSearchAttributes([
       { key: SubscriberIdKey, value: snapshot.subscriberId },
@@ -88,10 +87,14 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
       { key: BillingAccountIdKey, value: snapshot.billingAccountId },
       ...(snapshot.iccid ? [{ key: IccidKey, value: snapshot.iccid }] : []),
     ]);
-    upsertMemo({
-      msisdn: snapshot.msisdn, iccid: snapshot.iccid ?? null, planCode: snapshot.planCode, state: snapshot.state,
-      billingAccountId: snapshot.billingAccountId, simForm: snapshot.simForm ?? null,
-    });
+    // The memo describes the line (the state is a search attribute); rewritten only when that changes,
+    // as every upsert is one more visibility write on the server.
+    const memo = { msisdn: snapshot.msisdn, iccid: snapshot.iccid ?? null, planCode: snapshot.planCode, billingAccountId: snapshot.billingAccountId, simForm: snapshot.simForm ?? null };
+    const memoJson = JSON.stringify(memo);
+    if (memoJson !== publishedMemo) {
+      upsertMemo(memo);
+      publishedMemo = memoJson;
+    }
   };
 
   const nextTransitionId = () => {
@@ -146,15 +149,12 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     if (snapshot.state !== 'active' && snapshot.state !== 'suspended') refuse('INVALID_STATE', `cannot ${what} a line that is ${snapshot.state} (allowed from: active, suspended)`);
   };
 
+  /** Records the order and starts `esim-order:<id>` from a local activity rather than as a child: no
+   * child events and tasks here, and the order outlives a continue-as-new of the line; it reports
+   * back by signal. */
   const startEsimOrder = async (purpose: 'activation' | 'swap', orderId: string, sim: { simId: string; iccid: string }, eid: string | undefined, actor: string) => {
     const args: EsimOrderInput = { orderId, subscriberId: snapshot.subscriberId, purpose, simId: sim.simId, iccid: sim.iccid, eid, actor, options: input.esimOrder };
-    await startChild(esimOrderWorkflow, {
-      workflowId: esimOrderWorkflowId(orderId),
-      args: [args],
-      // The order outlives a continue-as-new of the line; it reports back by signal.
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    });
+    await billingRecord.startEsimOrder(args);
   };
 
   setHandler(subscriberSnapshotQuery, () => snapshot);
@@ -316,8 +316,8 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
       snapshot.simForm = reg.simForm;
       remember({ at: reg.at, action: 'register', from: null, to: 'pending', actor: input.actor, details: { msisdn: reg.msisdn, iccid: reg.iccid ?? null } });
       if (reg.simForm === 'esim' && reg.simId && reg.iccid) {
+        // The registration placed the order `esim-order:<subscriber id>` (recorded with the line).
         snapshot.esimOrderId = input.subscriberId;
-        await startEsimOrder('activation', input.subscriberId, { simId: reg.simId, iccid: reg.iccid }, input.eid, input.actor);
       }
       registered = true;
       publish();

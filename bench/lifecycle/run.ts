@@ -12,7 +12,8 @@
  * number, order) — any disagreement counts as an error.
  *
  * Everything runs in this process except PostgreSQL (embedded, default durability) and the Temporal
- * dev server (in-memory). Prints one JSON line on stdout:
+ * dev server (in-memory). On stderr: CPU per activation of this process, the Temporal server and
+ * PostgreSQL, database round trips, and the history of one activation. Prints one JSON line on stdout:
  *   {"bench":"lifecycle","activations_per_s":…,"p50_ms":…,"p99_ms":…,"errors":…}
  * Knobs: BENCH_ACTIVATIONS (600), BENCH_CONCURRENCY (60), BENCH_WARMUP (40), BENCH_DEVICE_DELAY_MS (5),
  * BENCH_WORKFLOW_THREADS (1), BENCH_KEEP_DATA.
@@ -66,6 +67,39 @@ function post(agent: http.Agent, port: number, key: string, body: string): Promi
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** CPU time (ms) of one process (utime + stime; with `children`, what its exited children used too). */
+function processCpuMs(pid: number, children = false): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** Live children of `parent` whose command line matches. */
+function childPids(parent: number, match: RegExp): number[] {
+  const out: number[] = [];
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) continue;
+      if (match.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '))) out.push(Number(pid));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** CPU (ms) of a PostgreSQL server: the postmaster, its live children and the exited ones. */
+function pgCpuMs(postmaster: number | undefined): number {
+  if (!postmaster) return 0;
+  return processCpuMs(postmaster, true) + childPids(postmaster, /./).reduce((a, pid) => a + processCpuMs(pid), 0);
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
@@ -155,6 +189,29 @@ async function main(): Promise<void> {
       errors++;
       if (errorSamples.length < 5) errorSamples.push(m);
     };
+    // Lines waiting to be active in the billing record: one query for all of them at a time, not one
+    // poll per line (the bench's own load stays small next to what it measures).
+    const waiting = new Map<string, (state: string) => void>();
+    let watching: Promise<void> | undefined;
+    const watchLoop = async () => {
+      while (waiting.size) {
+        try {
+          const rows: { id: string; state: string }[] = await watch('subscribers').whereIn('id', [...waiting.keys()]).whereNot('state', 'pending').select('id', 'state');
+          for (const r of rows) {
+            waiting.get(r.id)?.(r.state);
+            waiting.delete(r.id);
+          }
+        } catch (err) {
+          log(`watch: ${err}`); // the line's own 30 s deadline reports it
+        }
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      watching = undefined;
+    };
+    const settled = (id: string) => new Promise<string>((resolve) => {
+      waiting.set(id, resolve);
+      watching ??= watchLoop();
+    });
     const activateOne = async (i: number, measured: boolean): Promise<number | undefined> => {
       const t0 = performance.now();
       const body = JSON.stringify({ query: ACTIVATE, variables: { input: { billingAccountId: account.id, planCode: 'bench-esim', simType: 'esim', idempotencyKey: `bench-${i}-${crypto.randomUUID()}` } } });
@@ -166,18 +223,14 @@ async function main(): Promise<void> {
       }
       const id: string = p.subscriber.id;
       if (measured) ids.push(id);
-      // Wait for the eSIM order to end (a long poll on Temporal), then for the line to be active in
-      // the billing record.
-      await client.workflow.getHandle(esimOrderWorkflowId(p.esimOrder.id)).result().catch(() => undefined);
-      for (;;) {
-        const row = await watch('subscribers').where({ id }).first('state');
-        if (row?.state === 'active') return performance.now() - t0;
-        if (row?.state === 'terminated' || performance.now() - t0 > 30_000) {
-          if (measured) fail(`line ${id} is ${row?.state} after ${Math.round(performance.now() - t0)} ms`);
-          return undefined;
-        }
-        await new Promise((res) => setTimeout(res, 5));
-      }
+      // Until the line leaves 'pending' in the billing record (active, or terminated when its order failed).
+      let timer: NodeJS.Timeout | undefined;
+      const state = await Promise.race([settled(id), new Promise<string>((res) => { timer = setTimeout(() => res('pending'), 30_000); })]);
+      clearTimeout(timer);
+      waiting.delete(id);
+      if (state === 'active') return performance.now() - t0;
+      if (measured) fail(`line ${id} is ${state} after ${Math.round(performance.now() - t0)} ms`);
+      return undefined;
     };
     const runPool = async (from: number, count: number, measured: boolean, latencies: number[]) => {
       let next = from;
@@ -194,13 +247,34 @@ async function main(): Promise<void> {
       }));
     };
 
+    // Where the CPU goes: this process (API, worker, simulator, the bench's client), the Temporal dev
+    // server, PostgreSQL; and the database round trips of the API and worker.
+    const temporalPids = childPids(process.pid, /start-dev/);
+    const postmaster = await db.raw('SHOW data_directory').then((r: { rows: { data_directory: string }[] }) => Number(fs.readFileSync(path.join(r.rows[0].data_directory, 'postmaster.pid'), 'utf8').split('\n')[0])).catch(() => undefined);
+    let queries = 0;
+    db.on('query', () => {
+      queries++;
+    });
+    let watchQueries = 0;
+    watch.on('query', () => {
+      watchQueries++;
+    });
+    const cpu = () => ({ node: process.cpuUsage(), temporal: temporalPids.reduce((a, p) => a + processCpuMs(p), 0), pg: pgCpuMs(postmaster), at: performance.now() });
+
     log(`warm-up: ${warmup} activations…`);
     await runPool(0, warmup, false, []);
     log(`measuring: ${total} eSIM activations, ${concurrency} at a time…`);
     const latencies: number[] = [];
+    const q0 = { queries, watchQueries };
+    const c0 = cpu();
     const t0 = performance.now();
     await runPool(warmup, total, true, latencies);
     const seconds = (performance.now() - t0) / 1000;
+    const c1 = cpu();
+    const per = (ms: number) => Number((ms / total).toFixed(2));
+    const nodeMs = (c1.node.user - c0.node.user + c1.node.system - c0.node.system) / 1000;
+    log(`CPU ms per activation: node ${per(nodeMs)}, temporal ${per(c1.temporal - c0.temporal)}, postgres ${per(c1.pg - c0.pg)} `
+      + `(of ${per(1000 * seconds * os.cpus().length)} available); database queries per activation: API+worker ${per(queries - q0.queries)}, bench watch ${per(watchQueries - q0.watchQueries)}`);
 
     // Workflow vs database, for every line.
     log('checking every line: workflow state vs database (line, SIM, number, order)…');
@@ -220,6 +294,14 @@ async function main(): Promise<void> {
         if (!ok) fail(`line ${id}: workflow ${snap.state}/${snap.iccid}/order ${order.status} vs database ${JSON.stringify(r)}`);
         checked++;
       }));
+    }
+    if (ids.length) {
+      const count = async (workflowId: string) => {
+        const h = await client.workflow.getHandle(workflowId).fetchHistory();
+        const events = h.events ?? [];
+        return `${events.length} events, ${events.filter((e) => String(e.eventType) === '7' || String(e.eventType) === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED').length} workflow tasks`;
+      };
+      log(`history of one activation: subscriber ${await count(subscriberWorkflowId(ids[0]))}; esim-order ${await count(esimOrderWorkflowId(ids[0]))}`);
     }
     const shared = await db('subscribers').whereIn('id', ids).groupBy('sim_id').havingRaw('count(*) > 1').select('sim_id');
     if (shared.length) fail(`${shared.length} SIMs on more than one line`);

@@ -107,8 +107,9 @@ export async function importSimBatch(db: Knex, cmd: { csv: string; batchRef: str
 }
 
 /** Reserves a SIM for an order: the one chosen (checked under a row lock) or the first available of
- * a form (skipping rows other orders hold). Idempotent per holder. */
-export async function reserveSim(trx: Knex.Transaction, holder: string, choice: { iccid?: string; form?: SimForm }): Promise<Sim> {
+ * a form (skipping rows other orders hold). Idempotent per holder; `fresh` when the caller knows the
+ * holder holds nothing yet (one look less). */
+export async function reserveSim(trx: Knex.Transaction, holder: string, choice: { iccid?: string; form?: SimForm }, opts: { fresh?: boolean } = {}): Promise<Sim> {
   if (choice.iccid) {
     const sim: SimRow | undefined = await trx('sims').where({ iccid: choice.iccid }).forUpdate().first();
     if (!sim) throw new DomainError('SIM_NOT_FOUND', 'no SIM has this ICCID', ['input', 'iccid']);
@@ -120,7 +121,7 @@ export async function reserveSim(trx: Knex.Transaction, holder: string, choice: 
     return toSim(row);
   }
   const form = choice.form ?? 'physical';
-  const mine: SimRow | undefined = await trx('sims').where({ reserved_for: holder, state: 'reserved', form }).first();
+  const mine: SimRow | undefined = opts.fresh ? undefined : await trx('sims').where({ reserved_for: holder, state: 'reserved', form }).first();
   if (mine) return toSim(mine);
   const { rows } = await trx.raw<{ rows: SimRow[] }>(
     `UPDATE sims SET state = 'reserved', reserved_for = ?, updated_at = now()
@@ -132,8 +133,9 @@ export async function reserveSim(trx: Knex.Transaction, holder: string, choice: 
   return toSim(rows[0]);
 }
 
-/** Reserves a number: the one chosen, or the first free one (available, or out of quarantine). */
-export async function reserveMsisdn(trx: Knex.Transaction, holder: string, msisdn?: string): Promise<{ msisdn: string; pooled: boolean }> {
+/** Reserves a number: the one chosen, or the first free one (available, or out of quarantine).
+ * Idempotent per holder; `fresh` as for reserveSim. */
+export async function reserveMsisdn(trx: Knex.Transaction, holder: string, msisdn?: string, opts: { fresh?: boolean } = {}): Promise<{ msisdn: string; pooled: boolean }> {
   if (msisdn) {
     const pooled = await trx('msisdns').where({ msisdn }).forUpdate().first();
     // Ported-in numbers are not in the pool; the live-MSISDN unique index guards them.
@@ -145,7 +147,7 @@ export async function reserveMsisdn(trx: Knex.Transaction, holder: string, msisd
     await trx('msisdns').where({ msisdn }).update({ state: 'reserved', reserved_for: holder, quarantined_until: null, updated_at: trx.fn.now() });
     return { msisdn, pooled: true };
   }
-  const mine = await trx('msisdns').where({ reserved_for: holder, state: 'reserved' }).first();
+  const mine = opts.fresh ? undefined : await trx('msisdns').where({ reserved_for: holder, state: 'reserved' }).first();
   if (mine) return { msisdn: mine.msisdn, pooled: true };
   const { rows } = await trx.raw<{ rows: { msisdn: string }[] }>(
     `UPDATE msisdns SET state = 'reserved', reserved_for = ?, quarantined_until = NULL, updated_at = now()

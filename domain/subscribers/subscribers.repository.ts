@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { keysetPage, type Page, type PageArgs } from '../../platform/pagination';
 import { DomainError, PG_UNIQUE_VIOLATION, pgConstraint, pgErrorCode } from '../shared/domain-error';
-import { addBillingPeriods, isoDate } from '../catalog/billing-period';
+import { addBillingPeriods, isoDate, type BillingPeriodUnit } from '../catalog/billing-period';
 import type { SubscriberState, SuspendReason } from './subscriber-lifecycle';
 import { reserveMsisdn, reserveSim, setMsisdnState, setSimState, type Sim } from '../sims/inventory.repository';
 import type { SimForm, SimState } from '../sims/inventory';
@@ -37,6 +37,8 @@ export interface RegisterSubscriberCommand {
   /** A chosen SIM; with simForm 'esim' and no ICCID, the first free eSIM profile is reserved. */
   iccid?: string;
   simForm?: SimForm;
+  /** The device's EID, when known (recorded on the eSIM order). */
+  eid?: string;
 }
 
 export interface Registration {
@@ -47,42 +49,64 @@ export interface Registration {
   simForm?: SimForm;
 }
 
-/** Writes a new line (pending) and its subscription, reserving its number and SIM. Idempotent on the
- * subscriber id: a retried activity finds the row it wrote and returns the same registration. */
+/** Writes a new line (pending) and its subscription, reserving its number and SIM; for an eSIM, its
+ * order (`esim_orders`, id = the subscriber id) too, so the order exists once the line does.
+ * Idempotent on the subscriber id: a retried activity finds the row it wrote and returns the same
+ * registration. Five round trips in one transaction: the checks, the SIM, the number, the rows. */
 export async function registerSubscriber(db: Knex, cmd: RegisterSubscriberCommand): Promise<Registration> {
   try {
     return await db.transaction(async (trx) => {
-      const existing = await trx('subscribers').where({ id: cmd.subscriberId }).first();
-      if (existing) {
-        const sim = existing.sim_id ? await trx('sims').where({ id: existing.sim_id }).first() : undefined;
-        return { at: existing.created_at as Date, msisdn: existing.msisdn, iccid: sim?.iccid, simId: sim?.id, simForm: sim?.form };
+      // One look at everything the checks need; now() is the transaction's time, the line's created_at.
+      const { rows: [seen] } = await trx.raw<{ rows: { now: Date; existing: SubscriberRow | null; existing_sim: { id: string; iccid: string; form: SimForm } | null; account: { status: string; currency: string } | null; plan: PlanRow | null }[] }>(
+        `SELECT now() AS now,
+                (SELECT row_to_json(s) FROM subscribers s WHERE s.id = :id) AS existing,
+                (SELECT json_build_object('id', sims.id, 'iccid', sims.iccid, 'form', sims.form) FROM subscribers s JOIN sims ON sims.id = s.sim_id WHERE s.id = :id) AS existing_sim,
+                (SELECT json_build_object('status', a.status, 'currency', a.currency) FROM billing_accounts a WHERE a.id = :account) AS account,
+                (SELECT json_build_object('id', p.id, 'currency', p.currency, 'billing_period_unit', p.billing_period_unit, 'billing_period_count', p.billing_period_count)
+                   FROM plans p WHERE p.code = :plan AND p.status = 'active') AS plan`,
+        { id: cmd.subscriberId, account: cmd.billingAccountId, plan: cmd.planCode },
+      );
+      if (seen.existing) {
+        const sim = seen.existing_sim;
+        return { at: new Date(seen.existing.created_at), msisdn: seen.existing.msisdn, iccid: sim?.iccid, simId: sim?.id, simForm: sim?.form };
       }
-      const account = await trx('billing_accounts').where({ id: cmd.billingAccountId }).first();
+      const { account, plan } = seen;
       if (!account || account.status !== 'active') {
         throw new DomainError('ACCOUNT_NOT_FOUND', 'no active billing account has this id', ['input', 'billingAccountId']);
       }
-      const plan = await trx('plans').where({ code: cmd.planCode, status: 'active' }).first();
       if (!plan) throw new DomainError('PLAN_NOT_FOUND', 'no active plan has this code', ['input', 'planCode']);
       if (plan.currency.trim() !== account.currency.trim()) {
         throw new DomainError('CURRENCY_MISMATCH', `the plan is priced in ${plan.currency.trim()}, the account in ${account.currency.trim()}`, ['input', 'planCode']);
       }
+      // No line with this id exists, so nothing is reserved for it yet (reservations commit with the line).
       let sim: Sim | undefined;
-      if (cmd.iccid || cmd.simForm) sim = await reserveSim(trx, cmd.subscriberId, { iccid: cmd.iccid, form: cmd.simForm });
-      const { msisdn } = await reserveMsisdn(trx, cmd.subscriberId, cmd.msisdn);
-      const [row] = await trx('subscribers')
-        .insert({ id: cmd.subscriberId, billing_account_id: cmd.billingAccountId, msisdn, sim_id: sim?.id ?? null, state: 'pending' })
-        .returning('*');
-      const start: Date = row.created_at;
+      if (cmd.iccid || cmd.simForm) sim = await reserveSim(trx, cmd.subscriberId, { iccid: cmd.iccid, form: cmd.simForm }, { fresh: true });
+      const { msisdn } = await reserveMsisdn(trx, cmd.subscriberId, cmd.msisdn, { fresh: true });
+      const start = seen.now;
       const end = addBillingPeriods(start, plan.billing_period_unit, plan.billing_period_count);
-      await trx('subscriptions').insert({
-        subscriber_id: cmd.subscriberId, plan_id: plan.id, state: 'active', period_anchor: start,
-        current_period_start: start, current_period_end: end, next_charge_on: isoDate(end), started_at: start,
-      });
-      await trx('subscriber_transitions').insert({
-        id: `subscriber:${cmd.subscriberId}:register`, subscriber_id: cmd.subscriberId, action: 'register',
-        from_state: null, to_state: 'pending', actor: 'workflow', occurred_at: start,
-        details: JSON.stringify({ msisdn, iccid: sim?.iccid ?? null, planCode: cmd.planCode }),
-      });
+      // The line, its subscription, the first transition (and the eSIM order) in one statement; the
+      // foreign keys are checked at its end, when the line exists.
+      await trx.raw(
+        `WITH line AS (
+           INSERT INTO subscribers (id, billing_account_id, msisdn, sim_id, state, created_at, updated_at)
+           VALUES (:id, :account, :msisdn, :simId, 'pending', :start, :start) RETURNING id
+         ), subscription AS (
+           INSERT INTO subscriptions (subscriber_id, plan_id, state, period_anchor, current_period_start, current_period_end, next_charge_on, started_at)
+           SELECT id, CAST(:planId AS uuid), 'active', CAST(:start AS timestamptz), CAST(:start AS timestamptz), CAST(:end AS timestamptz), CAST(:nextChargeOn AS date), CAST(:start AS timestamptz) FROM line
+         ), transition AS (
+           INSERT INTO subscriber_transitions (id, subscriber_id, action, from_state, to_state, actor, occurred_at, details)
+           SELECT CAST(:transitionId AS text), id, 'register', NULL, 'pending', 'workflow', CAST(:start AS timestamptz), CAST(:details AS jsonb) FROM line
+         ), esim_order AS (
+           INSERT INTO esim_orders (id, subscriber_id, sim_id, iccid, purpose, eid)
+           SELECT id, id, CAST(:simId AS uuid), CAST(:iccid AS text), 'activation', CAST(:eid AS text) FROM line WHERE CAST(:esim AS boolean)
+         )
+         SELECT 1`,
+        {
+          id: cmd.subscriberId, account: cmd.billingAccountId, msisdn, simId: sim?.id ?? null, start, planId: plan.id, end, nextChargeOn: isoDate(end),
+          transitionId: `subscriber:${cmd.subscriberId}:register`, details: JSON.stringify({ msisdn, iccid: sim?.iccid ?? null, planCode: cmd.planCode }),
+          iccid: sim?.iccid ?? null, eid: cmd.eid ?? null, esim: sim?.form === 'esim',
+        },
+      );
       return { at: start, msisdn, iccid: sim?.iccid, simId: sim?.id, simForm: sim?.form };
     });
   } catch (err) {
@@ -95,6 +119,8 @@ export async function registerSubscriber(db: Knex, cmd: RegisterSubscriberComman
     throw err;
   }
 }
+
+interface PlanRow { id: string; currency: string; billing_period_unit: BillingPeriodUnit; billing_period_count: number }
 
 export interface TransitionCommand {
   transitionId: string;
@@ -134,9 +160,8 @@ export async function recordTransition(db: Knex, cmd: TransitionCommand): Promis
     const changes: Record<string, unknown> = { state: cmd.to, updated_at: at, suspend_reason: cmd.to === 'suspended' ? cmd.reason : null };
     if (cmd.to === 'active' && cmd.from === 'pending') changes.activated_at = at;
     if (cmd.to === 'terminated') changes.terminated_at = at;
-    const updated = await trx('subscribers').where({ id: cmd.subscriberId, state: cmd.from }).update(changes);
-    if (updated !== 1) throw new DomainError('STATE_CONFLICT', `the line is not ${cmd.from} in the billing record`);
-    const subscriber = await trx('subscribers').where({ id: cmd.subscriberId }).first();
+    const [subscriber] = await trx('subscribers').where({ id: cmd.subscriberId, state: cmd.from }).update(changes).returning(['sim_id', 'msisdn', 'billing_account_id']);
+    if (!subscriber) throw new DomainError('STATE_CONFLICT', `the line is not ${cmd.from} in the billing record`);
     const givenUp = cmd.to === 'terminated' && cmd.from === 'pending';
     if (subscriber.sim_id) {
       await setSimState(trx, subscriber.sim_id, givenUp ? (cmd.simDisposition ?? 'available') : SIM_STATE_OF[cmd.to], cmd.subscriberId, at, { eid: cmd.eid });

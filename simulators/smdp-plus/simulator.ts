@@ -530,6 +530,7 @@ export async function createSmdpPlusSimulator(options: SmdpPlusSimulatorOptions 
       });
       await Promise.allSettled([...devices]);
       await notifier.drain();
+      notifier.close();
     },
     setFaults: (f) => faults.set(f),
     mergeFaults: (f) => faults.merge(f),
