@@ -4,6 +4,9 @@ import type { EsimOrderOptions } from './subscriber.messages';
 /** Messages of the eSIM provisioning workflow `esim-order:<order id>`. */
 export const esimOrderWorkflowId = (orderId: string) => `esim-order:${orderId}`;
 
+/** The failure code of an order cancelled by its line (terminated while the order was in flight). */
+export const ESIM_ORDER_CANCELLED = 'CANCELLED';
+
 export interface EsimOrderInput {
   orderId: string;
   subscriberId: string;

@@ -1,7 +1,9 @@
 import {
   ApplicationFailure,
+  CancellationScope,
   allHandlersFinished,
   condition,
+  isCancellation,
   log,
   proxyLocalActivities,
   setHandler,
@@ -11,6 +13,7 @@ import {
   downloadProgressSignal,
   esimOrderActivationCodeUpdate,
   esimOrderSnapshotQuery,
+  ESIM_ORDER_CANCELLED,
   type EsimOrderInput,
   type EsimOrderSnapshot,
 } from './esim-order.messages';
@@ -25,12 +28,13 @@ const POINT_ENABLED = 6;
  * eSIM provisioning with the SM-DP+ (GSMA SGP.22 ES2+), one workflow per order, id
  * `esim-order:<order id>`: downloadOrder → confirmOrder (with the EID when known, released at once)
  * → the activation code for the storefront → HandleDownloadProgressInfo notifications (signals from
- * the API) until the profile is enabled → the line is told (signal). A failure or timeout at any step
- * runs the compensations pushed so far in reverse (cancelOrder at the SM-DP+) and tells the line, which
- * gives its inventory back. Every ES2+ call reuses `<order id>:<function>` as its functionCallIdentifier,
- * so a retried call never places a second order. The line's activities record the order and start
- * this workflow, with its search attributes and memo (activities/esim.activities.ts
- * `startEsimOrderWorkflow`); the line is told from the activity that records the outcome.
+ * the API) until the profile is enabled → the line is told (signal). A failure or timeout at any step,
+ * or a cancellation (the line was terminated while pending), runs the compensations pushed so far in
+ * reverse (cancelOrder at the SM-DP+) and tells the line, which gives its inventory back. Every ES2+
+ * call reuses `<order id>:<function>` as its functionCallIdentifier, so a retried call never places a
+ * second order. The line's activities record the order and start this workflow, with its search
+ * attributes and memo (activities/esim.activities.ts `startEsimOrderWorkflow`); the line is told from
+ * the activity that records the outcome.
  */
 export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrderSnapshot> {
   const opts = input.options ?? {};
@@ -97,23 +101,28 @@ export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrde
   const compensations: { name: string; run: () => Promise<void> }[] = [];
   let step = 'downloadOrder';
   try {
-    await es2.es2DownloadOrder({ orderId: input.orderId, iccid: input.iccid, eid: input.eid });
-    compensations.push({
-      name: 'cancelOrder',
-      run: async () => {
-        const r = await es2.es2CancelOrder({ orderId: input.orderId, iccid: input.iccid, eid: snapshot.eid });
-        if (!r.cancelled) throw ApplicationFailure.nonRetryable(`cancelOrder refused: ${r.code ?? ''}`, 'ES2PLUS_REFUSED');
-      },
+    // The SM-DP+ steps run to their end even when the order is cancelled meanwhile: a cancelled call
+    // could still have placed the order, and only a finished call tells what to compensate.
+    await CancellationScope.nonCancellable(async () => {
+      await es2.es2DownloadOrder({ orderId: input.orderId, iccid: input.iccid, eid: input.eid });
+      compensations.push({
+        name: 'cancelOrder',
+        run: async () => {
+          const r = await es2.es2CancelOrder({ orderId: input.orderId, iccid: input.iccid, eid: snapshot.eid });
+          if (!r.cancelled) throw ApplicationFailure.nonRetryable(`cancelOrder refused: ${r.code ?? ''}`, 'ES2PLUS_REFUSED');
+        },
+      });
+      step = 'confirmOrder';
+      snapshot.status = 'confirming';
+      const c = await es2.es2ConfirmOrder({ orderId: input.orderId, iccid: input.iccid, eid: input.eid });
+      snapshot.matchingId = c.matchingId;
+      snapshot.smdpAddress = c.smdpAddress;
+      snapshot.activationCode = c.activationCode;
+      if (c.eid) snapshot.eid = c.eid;
+      if (snapshot.status === 'confirming') snapshot.status = 'awaiting_download';
     });
-    step = 'confirmOrder';
-    snapshot.status = 'confirming';
-    const c = await es2.es2ConfirmOrder({ orderId: input.orderId, iccid: input.iccid, eid: input.eid });
-    snapshot.matchingId = c.matchingId;
-    snapshot.smdpAddress = c.smdpAddress;
-    snapshot.activationCode = c.activationCode;
-    if (c.eid) snapshot.eid = c.eid;
-    if (snapshot.status === 'confirming') snapshot.status = 'awaiting_download';
     step = 'download';
+    // Cancellable: a cancellation while waiting for the device rejects here.
     const arrived = await condition(() => outcome !== undefined, opts.downloadTimeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS);
     if (!arrived) {
       // Installed but the enable notification never came: the profile is on the device; take it.
@@ -123,35 +132,40 @@ export async function esimOrderWorkflow(input: EsimOrderInput): Promise<EsimOrde
     if (!outcome!.ok) throw ApplicationFailure.nonRetryable(outcome!.message, outcome!.code);
     step = 'complete';
     // Records the order as completed and signals the line, in one local activity (no extra task).
-    await record.completeEsimOrder({
+    await CancellationScope.nonCancellable(() => record.completeEsimOrder({
       orderId: input.orderId, eid: snapshot.eid, line: { subscriberId: input.subscriberId, purpose: input.purpose, iccid: input.iccid },
-    });
+    }));
     snapshot.status = 'completed';
   } catch (err) {
-    const failure = describe(err);
+    const failure = isCancellation(err)
+      ? { code: ESIM_ORDER_CANCELLED, message: 'the order was cancelled (the line was terminated)' }
+      : describe(err);
     snapshot.failure = { step, code: failure.code, message: failure.message };
     log.warn('eSIM order failed; compensating', { step, code: failure.code });
-    // Compensate in reverse. A profile the SM-DP+ will not take back may be on a device: its SIM is
-    // retired rather than sold again.
-    let simDisposition: 'available' | 'retired' = 'available';
-    for (const c of compensations.reverse()) {
-      try {
-        await c.run();
-        snapshot.compensations.push(c.name);
-      } catch (cErr) {
-        simDisposition = 'retired';
-        snapshot.compensations.push(`${c.name}:failed`);
-        log.error('compensation failed', { name: c.name, err: describe(cErr).message });
+    await CancellationScope.nonCancellable(async () => {
+      // Compensate in reverse. A profile the SM-DP+ will not take back may be on a device: its SIM is
+      // retired rather than sold again.
+      let simDisposition: 'available' | 'retired' = 'available';
+      for (const c of compensations.reverse()) {
+        try {
+          await c.run();
+          snapshot.compensations.push(c.name);
+        } catch (cErr) {
+          simDisposition = 'retired';
+          snapshot.compensations.push(`${c.name}:failed`);
+          log.error('compensation failed', { name: c.name, err: describe(cErr).message });
+        }
       }
-    }
-    // Records the failure and signals the line, which gives its inventory back.
-    await record.failEsimOrder({
-      orderId: input.orderId, code: failure.code, message: failure.message,
-      line: { subscriberId: input.subscriberId, purpose: input.purpose, simDisposition },
+      // Records the failure and signals the line, which gives its inventory back.
+      await record.failEsimOrder({
+        orderId: input.orderId, code: failure.code, message: failure.message,
+        line: { subscriberId: input.subscriberId, purpose: input.purpose, simDisposition },
+      });
     });
     snapshot.status = 'failed';
   }
-  await condition(allHandlersFinished);
+  // A cancelled order ends like any failed one: with its snapshot (the wait is not cancelled again).
+  await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   return snapshot;
 }
 

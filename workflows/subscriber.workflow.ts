@@ -4,6 +4,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   log,
   proxyLocalActivities,
   setHandler,
@@ -27,11 +28,13 @@ import {
   subscriberSuspendUpdate,
   subscriberTerminateUpdate,
   subscriberTransferUpdate,
+  type EsimOrderFailure,
+  type EsimOrderOutcome,
   type LifecycleHistoryItem,
   type SubscriberSnapshot,
   type SubscriberWorkflowInput,
 } from './subscriber.messages';
-import type { EsimOrderInput } from './esim-order.messages';
+import { esimOrderWorkflowId, type EsimOrderInput } from './esim-order.messages';
 import { IccidKey, LifecycleStateKey, MsisdnKey, PlanCodeKey, SubscriberIdKey, BillingAccountIdKey } from './search-attributes';
 
 // Local activities: short, idempotent writes to the billing record, run by the worker that runs the
@@ -43,6 +46,9 @@ const billingRecord = proxyLocalActivities<SubscriberActivities & Pick<EsimActiv
 });
 
 const HISTORY_KEPT = 100;
+/** How long a terminate waits for a cancelled eSIM order to report its compensation; without a report
+ * the SIM is retired (its profile may be on a device). */
+const ORDER_CANCEL_WAIT = '5 minutes';
 
 /** An activity's business refusal becomes the update's refusal, with the domain code as its type. */
 function refusalOf(err: unknown): unknown {
@@ -120,21 +126,22 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     }
   };
 
-  const transition = (action: LifecycleAction, actor: string, reason?: string, extra: { eid?: string; simDisposition?: 'available' | 'retired' } = {}) =>
-    exclusive(async () => {
-      const from = snapshot.state as SubscriberState;
-      const to = nextState(from, action); // re-checked: an earlier update may have changed the state
-      const at = await billingRecord.recordSubscriberTransition({
-        subscriberId: snapshot.subscriberId, action, from, to, reason, actor, transitionId: nextTransitionId(), ...extra,
-      });
-      snapshot.state = to;
-      snapshot.suspendReason = to === 'suspended' ? (reason as SubscriberSnapshot['suspendReason']) : undefined;
-      if (to === 'terminated' && from !== 'pending') snapshot.finalBillRequested = true;
-      if (to === 'terminated') snapshot.scheduledPlanChange = undefined;
-      remember({ at, action, from, to, actor, reason, ...(extra.eid ? { details: { eid: extra.eid } } : {}) });
-      publish();
-      return snapshot;
+  const applyTransition = async (action: LifecycleAction, actor: string, reason?: string, extra: { eid?: string; simDisposition?: 'available' | 'retired' } = {}) => {
+    const from = snapshot.state as SubscriberState;
+    const to = nextState(from, action); // re-checked: an earlier update may have changed the state
+    const at = await billingRecord.recordSubscriberTransition({
+      subscriberId: snapshot.subscriberId, action, from, to, reason, actor, transitionId: nextTransitionId(), ...extra,
     });
+    snapshot.state = to;
+    snapshot.suspendReason = to === 'suspended' ? (reason as SubscriberSnapshot['suspendReason']) : undefined;
+    if (to === 'terminated' && from !== 'pending') snapshot.finalBillRequested = true;
+    if (to === 'terminated') snapshot.scheduledPlanChange = undefined;
+    remember({ at, action, from, to, actor, reason, ...(extra.eid ? { details: { eid: extra.eid } } : {}) });
+    publish();
+    return snapshot;
+  };
+  const transition = (action: LifecycleAction, actor: string, reason?: string, extra: { eid?: string; simDisposition?: 'available' | 'retired' } = {}) =>
+    exclusive(() => applyTransition(action, actor, reason, extra));
 
   const checkState = (action: LifecycleAction) => {
     if (snapshot.state === 'rejected') refuse('NOT_REGISTERED', 'this line was never registered');
@@ -157,6 +164,34 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     await billingRecord.startEsimOrder(args);
   };
 
+  // What the activation's eSIM order reported, and whether a terminate is waiting for it.
+  let activationOrderReport: { ok: true; outcome: EsimOrderOutcome } | { ok: false; failure: EsimOrderFailure } | undefined;
+  let cancellingActivationOrder = false;
+
+  /** Terminating a line still pending on its eSIM order: the order is cancelled (it compensates at the
+   * SM-DP+ and reports back), then the line is given up with the SIM where the order left it — back in
+   * the pool, or retired when the profile may be on a device. */
+  const terminatePendingWithOrder = async (actor: string, orderId: string) => {
+    cancellingActivationOrder = true;
+    try {
+      if (!activationOrderReport) {
+        try {
+          await getExternalWorkflowHandle(esimOrderWorkflowId(orderId)).cancel();
+        } catch (err) {
+          // The order has ended: its report is in this history already or on its way.
+          log.warn('eSIM order could not be cancelled', { err: String(err) });
+        }
+        await condition(() => activationOrderReport !== undefined, ORDER_CANCEL_WAIT);
+      }
+      const report = activationOrderReport;
+      // A profile the device has (the order completed first) or that may be there (no report) is retired.
+      const simDisposition = report && !report.ok ? report.failure.simDisposition : 'retired';
+      return await applyTransition('terminate', actor, undefined, { simDisposition });
+    } finally {
+      cancellingActivationOrder = false;
+    }
+  };
+
   setHandler(subscriberSnapshotQuery, () => snapshot);
   setHandler(subscriberRegisteredUpdate, async () => {
     await condition(() => registered || snapshot.state === 'rejected');
@@ -170,7 +205,18 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     },
   });
   setHandler(subscriberResumeUpdate, ({ actor }) => transition('resume', actor), { validator: (_req) => checkState('resume') });
-  setHandler(subscriberTerminateUpdate, ({ actor }) => transition('terminate', actor), { validator: (_req) => checkState('terminate') });
+  setHandler(
+    subscriberTerminateUpdate,
+    ({ actor }) =>
+      exclusive(async () => {
+        if (snapshot.state === 'terminated') return snapshot; // given up meanwhile (its eSIM order failed)
+        checkState('terminate'); // re-checked: an earlier update may have changed the state
+        const orderId = snapshot.esimOrderId;
+        if (snapshot.state === 'pending' && orderId) return terminatePendingWithOrder(actor, orderId);
+        return applyTransition('terminate', actor);
+      }),
+    { validator: (_req) => checkState('terminate') },
+  );
 
   setHandler(
     subscriberChangePlanUpdate,
@@ -267,7 +313,12 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
 
   setHandler(esimOrderCompletedSignal, async (o) => {
     if (o.purpose === 'activation') {
-      if (snapshot.state === 'pending') await transition('activate', 'sm-dp+', undefined, { eid: o.eid }).catch((err) => log.warn('activation after download refused', { err: String(err) }));
+      if (o.orderId !== snapshot.esimOrderId || activationOrderReport) return; // a repeated signal
+      activationOrderReport = { ok: true, outcome: o };
+      // A terminate waiting on this order gives the line up instead.
+      if (snapshot.state === 'pending' && !cancellingActivationOrder) {
+        await transition('activate', 'sm-dp+', undefined, { eid: o.eid }).catch((err) => log.warn('activation after download refused', { err: String(err) }));
+      }
       return;
     }
     const swap = snapshot.pendingSimSwap;
@@ -289,9 +340,12 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
 
   setHandler(esimOrderFailedSignal, async (f) => {
     if (f.purpose === 'activation') {
+      if (f.orderId !== snapshot.esimOrderId || activationOrderReport) return; // a repeated signal
+      activationOrderReport = { ok: false, failure: f };
       // The order was compensated at the SM-DP+; the line never went live: give it up, which returns
-      // its number (and the SIM, unless the profile may be on a device) to the inventory.
-      if (snapshot.state === 'pending') {
+      // its number (and the SIM, unless the profile may be on a device) to the inventory. A terminate
+      // waiting on this order does that itself.
+      if (snapshot.state === 'pending' && !cancellingActivationOrder) {
         await transition('terminate', 'esim-order', `provisioning_failed:${f.code}`, { simDisposition: f.simDisposition }).catch((err) =>
           log.error('giving up the line failed', { err: String(err) }),
         );

@@ -420,7 +420,7 @@ builder.mutationFields((t) => ({
   }),
   subscriberTerminate: t.field({
     type: payloadType('SubscriberTerminatePayload'),
-    description: 'Terminates the line: the SIM is retired, the number quarantined, and the final bill requested.',
+    description: 'Terminates the line: the SIM is retired, the number quarantined, and the final bill requested. A line still pending on its eSIM order: the order is cancelled at the SM-DP+ and the SIM and number go back to the inventory (no final bill).',
     ...allow('subscriberTerminate', LIFECYCLE_ROLES),
     args: { input: t.arg({ type: SubscriberRefInput('SubscriberTerminateInput'), required: true }) },
     resolve: (_root, { input }, ctx) =>

@@ -1,6 +1,6 @@
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { esimOrderSnapshotQuery, esimOrderWorkflowId, type EsimOrderSnapshot } from '../../workflows/esim-order.messages';
-import { subscriberRegisteredUpdate, subscriberSnapshotQuery, subscriberWorkflowId, type SubscriberWorkflowInput } from '../../workflows/subscriber.messages';
+import { subscriberRegisteredUpdate, subscriberSnapshotQuery, subscriberWorkflowId, type SubscriberSnapshot, type SubscriberWorkflowInput } from '../../workflows/subscriber.messages';
 import { seedAccount, seedEsimInventory, seedNumbers, seedPlanWithFee, startLifecycleStack, waitFor } from './harness';
 import crypto from 'node:crypto';
 
@@ -126,6 +126,24 @@ describe('eSIM provisioning with the SM-DP+ simulator', () => {
     const o = await order({ downloadTimeoutMs: 1_500 });
     expect(o.order).toMatchObject({ status: 'failed', failure: { step: 'download', code: 'DOWNLOAD_TIMEOUT' }, compensations: ['cancelOrder:failed'] });
     await expectCompensated(o, 'retired');
+  });
+
+  test('terminating a line still pending on its eSIM order cancels the order at the SM-DP+ and gives the inventory back', async () => {
+    s.sim.setAutoDevice(false); // no device: the order waits for the download
+    const res = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'esim', idempotencyKey: 'esim-terminate-pending-1' } });
+    const p = res.body.data.subscriberActivate;
+    expect(p.userErrors).toEqual([]);
+    expect(p.esimOrder).toMatchObject({ status: 'awaiting_download' });
+    expect(s.sim.getProfile(p.subscriber.iccid)!.state).toBe('Released');
+    const term = await s.api.gql('integrator', `mutation($input: SubscriberTerminateInput!) { subscriberTerminate(input: $input) { subscriber { id state } userErrors { code message } } }`,
+      { input: { subscriberId: p.subscriber.id } });
+    expect(term.body.data.subscriberTerminate).toMatchObject({ userErrors: [], subscriber: { state: 'terminated' } });
+    const order: EsimOrderSnapshot = await s.temporal.client.workflow.getHandle(esimOrderWorkflowId(p.esimOrder.id)).result();
+    expect(order).toMatchObject({ status: 'failed', failure: { step: 'download', code: 'CANCELLED' }, compensations: ['cancelOrder'] });
+    expect(s.sim.getProfile(p.subscriber.iccid)!.state).toBe('Available');
+    await expectCompensated({ id: p.subscriber.id, iccid: p.subscriber.iccid, msisdn: p.subscriber.msisdn }, 'available');
+    const snap: SubscriberSnapshot = await s.temporal.client.workflow.getHandle(subscriberWorkflowId(p.subscriber.id)).result();
+    expect(snap.history.map((h) => [h.action, h.to, h.actor])).toEqual([['register', 'pending', 'test:storefront'], ['terminate', 'terminated', 'test:integrator']]);
   });
 
   test('notifications are deduplicated: a retried delivery changes nothing', async () => {

@@ -40,7 +40,7 @@ async function record(): Promise<void> {
     const premium = await seedPlanWithFee(s.db, 0, 'replay-premium');
     await seedNumbers(s.db, 5);
     const [, iccid2] = await seedPhysicalSims(s.db, 3);
-    await seedEsimInventory(s.db, 3);
+    await seedEsimInventory(s.db, 4);
     const gql = s.api.gql;
     const phys = await gql('storefront', `mutation($input: SubscriberActivateInput!) { subscriberActivate(input: $input) { ${LINE} } }`, { input: { billingAccountId: account, planCode: basic, simType: 'physical', idempotencyKey: 'replay-physical' } });
     const id = phys.body.data.subscriberActivate.subscriber.id;
@@ -58,12 +58,20 @@ async function record(): Promise<void> {
     const failed = await gql('storefront', `mutation($input: SubscriberActivateInput!) { subscriberActivate(input: $input) { ${LINE} } }`, { input: { billingAccountId: account, planCode: basic, simType: 'esim', idempotencyKey: 'replay-esim-failed' } });
     const failedId = failed.body.data.subscriberActivate.subscriber.id;
     await waitFor(() => s.db('subscribers').where({ id: failedId }).first(), (r) => r.state === 'terminated');
+    // Terminated while still pending on its eSIM order: the order is cancelled.
+    s.sim.clearFaults();
+    s.sim.setAutoDevice(false);
+    const pending = await gql('storefront', `mutation($input: SubscriberActivateInput!) { subscriberActivate(input: $input) { ${LINE} } }`, { input: { billingAccountId: account, planCode: basic, simType: 'esim', idempotencyKey: 'replay-esim-terminated' } });
+    const pendingId = pending.body.data.subscriberActivate.subscriber.id;
+    await gql('admin', `mutation($input: SubscriberTerminateInput!) { subscriberTerminate(input: $input) { ${LINE} } }`, { input: { subscriberId: pendingId } });
     const runs: [string, string][] = [
       ['subscriber-physical-full-lifecycle', subscriberWorkflowId(id)],
       ['subscriber-esim-activation', subscriberWorkflowId(esimId)],
       ['esim-order-completed', esimOrderWorkflowId(esimId)],
       ['subscriber-esim-given-up', subscriberWorkflowId(failedId)],
       ['esim-order-confirm-refused', esimOrderWorkflowId(failedId)],
+      ['subscriber-esim-terminated-pending', subscriberWorkflowId(pendingId)],
+      ['esim-order-cancelled', esimOrderWorkflowId(pendingId)],
     ];
     for (const [name, workflowId] of runs) {
       const handle = s.temporal.client.workflow.getHandle(workflowId);
@@ -92,7 +100,7 @@ describe('replay of committed workflow histories', () => {
 
   const files = fs.existsSync(DIR) ? fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort() : [];
   if (!RECORD) test('histories are committed', () => {
-    expect(files.length).toBeGreaterThanOrEqual(5);
+    expect(files.length).toBeGreaterThanOrEqual(7);
   });
   if (files.length) test.each(files)('%s replays without non-determinism', async (file) => {
     const history = loadHistory(path.join(DIR, file));

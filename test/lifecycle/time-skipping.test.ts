@@ -15,7 +15,7 @@ import { Es2PlusClient } from '../../domain/sims/es2plus.client';
 import { createSmdpPlusSimulator, type SmdpPlusSimulator } from '../../simulators/smdp-plus';
 import { esimOrderWorkflowId, type EsimOrderSnapshot } from '../../workflows/esim-order.messages';
 import {
-  subscriberActivateUpdate, subscriberChangePlanUpdate, subscriberRegisteredUpdate, subscriberSnapshotQuery, subscriberWorkflowId,
+  subscriberActivateUpdate, subscriberChangePlanUpdate, subscriberRegisteredUpdate, subscriberSnapshotQuery, subscriberTerminateUpdate, subscriberWorkflowId,
   type SubscriberWorkflowInput,
 } from '../../workflows/subscriber.messages';
 import { seedAccount, seedEsimInventory, seedNumbers, seedPhysicalSims, seedPlanWithFee } from './harness';
@@ -94,6 +94,32 @@ describe('lifecycle timeouts with time skipping', () => {
     expect(line.state).toBe('terminated');
     expect(await t.db('sims').where({ iccid: snap.iccid }).first()).toMatchObject({ state: 'available' });
     expect(await t.db('msisdns').where({ msisdn: snap.msisdn }).first()).toMatchObject({ state: 'available' });
+  });
+
+  test('terminated while its eSIM order is still being placed: the order finishes its SM-DP+ step, then is cancelled there; the inventory is returned', async () => {
+    const plan = await seedPlanWithFee(t.db, 0);
+    await seedNumbers(t.db, 1);
+    await seedEsimInventory(t.db, 1);
+    // A slow SM-DP+: the terminate arrives while confirmOrder is in flight (this server has no
+    // update-with-start, so the registration answers without waiting for the activation code).
+    sim.setFaults({ confirmOrder: { latencyMs: 1_000 } });
+    try {
+      const id = crypto.randomUUID();
+      const snap = await start({ subscriberId: id, billingAccountId: account, planCode: plan, simForm: 'esim', actor: 'test' });
+      const line = env.client.workflow.getHandle(subscriberWorkflowId(id));
+      const terminated = await line.executeUpdate(subscriberTerminateUpdate, { args: [{ actor: 'test' }] });
+      expect(terminated.state).toBe('terminated');
+      const order: EsimOrderSnapshot = await env.client.workflow.getHandle(esimOrderWorkflowId(id)).result();
+      expect(order).toMatchObject({ status: 'failed', failure: { code: 'CANCELLED' }, compensations: ['cancelOrder'] });
+      expect(order.activationCode).toMatch(/^LPA:1\$/); // confirmed before the cancellation took effect
+      expect(sim.getProfile(snap.iccid!)!.state).toBe('Available');
+      expect(await t.db('sims').where({ iccid: snap.iccid }).first()).toMatchObject({ state: 'available', reserved_for: null });
+      expect(await t.db('msisdns').where({ msisdn: snap.msisdn }).first()).toMatchObject({ state: 'available' });
+      expect(await t.db('esim_orders').where({ id }).first()).toMatchObject({ state: 'failed', failure_code: 'CANCELLED' });
+      expect((await line.result()).state).toBe('terminated');
+    } finally {
+      sim.clearFaults();
+    }
   });
 
   test('a plan change for the end of the cycle takes effect when the cycle ends', async () => {
