@@ -79,6 +79,11 @@ async function main(): Promise<void> {
     log(`billing run: ${claimed} charges in ${batches} batches, ${seconds.toFixed(1)} s (${[...phases].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
 
     // From the ledger: one recurring_charge journal entry per due subscription for the period.
+    // Statistics first: the run wrote every row of recurring_charges and journal_entries since the
+    // last ANALYZE, and without the foreign key to subscriptions (checked per statement now) the
+    // planner no longer assumes one charge per subscription: on stale statistics the check became a
+    // nested loop that ran for minutes.
+    await db.raw('ANALYZE subscriptions, recurring_charges, journal_entries, postings');
     const check = await db.raw(`
       WITH per AS (
         SELECT s.id, count(je.id) AS entries
