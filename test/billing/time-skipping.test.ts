@@ -2,9 +2,8 @@
  * 14, suspension on day 21, termination on day 60), on Temporal's Java test server with time
  * skipping (scripts/ensure-temporal-test-server.sh): two months pass in seconds. */
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { timeSkippingServerPath } from '../support/temporal';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { createActivities } from '../../activities';
@@ -20,17 +19,7 @@ import { addInvoiceCharge } from '../../domain/billing/invoice-wallet.service';
 import { verifyBalances } from '../../domain/ledger/ledger-verify';
 import { invoicePaidSignal, type InvoiceWorkflowState } from '../../workflows/invoice.messages';
 
-function testServerPath(): string | undefined {
-  try {
-    return execFileSync(path.resolve(__dirname, '..', '..', 'scripts', 'ensure-temporal-test-server.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 300_000 }).trim().split('\n').pop();
-  } catch {
-    return undefined;
-  }
-}
-
-const serverPath = testServerPath();
-// The suite needs it (CI provisions it in .ci/run); a missing server is a failure, not a skip.
-if (!serverPath) throw new Error('time-skipping tests need Temporal\'s Java test server: run scripts/ensure-temporal-test-server.sh (java 17+ and mvn)');
+const serverPath = timeSkippingServerPath();
 
 jest.setTimeout(120_000);
 
@@ -51,7 +40,7 @@ describe('dunning with time skipping', () => {
     } catch {
       /* installed */
     }
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: serverPath! } } });
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: serverPath } } });
     t = await createTestDatabase();
     pool = new Pool({ connectionString: t.url, max: 4 });
     engine = createChargingEngine({ pool });

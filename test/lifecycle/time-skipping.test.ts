@@ -2,9 +2,8 @@
  * (scripts/ensure-temporal-test-server.sh): the eSIM order's 7-day download window, and a plan change
  * scheduled for the end of the cycle a month away. */
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { timeSkippingServerPath } from '../support/temporal';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../../platform/temporal-search-attributes';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
@@ -20,17 +19,7 @@ import {
 } from '../../workflows/subscriber.messages';
 import { seedAccount, seedEsimInventory, seedNumbers, seedPhysicalSims, seedPlanWithFee } from './harness';
 
-function testServerPath(): string | undefined {
-  try {
-    return execFileSync(path.resolve(__dirname, '..', '..', 'scripts', 'ensure-temporal-test-server.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 300_000 }).trim().split('\n').pop();
-  } catch {
-    return undefined;
-  }
-}
-
-const serverPath = testServerPath();
-// The suite needs it (CI provisions it in .ci/run); a missing server is a failure, not a skip.
-if (!serverPath) throw new Error('time-skipping tests need Temporal\'s Java test server: run scripts/ensure-temporal-test-server.sh (java 17+ and mvn)');
+const serverPath = timeSkippingServerPath();
 
 describe('lifecycle timeouts with time skipping', () => {
   let env: TestWorkflowEnvironment;
@@ -48,7 +37,7 @@ describe('lifecycle timeouts with time skipping', () => {
     } catch {
       /* installed */
     }
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: serverPath! } } });
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: serverPath } } });
     // The workflows upsert custom search attributes: the test server must know them.
     await env.connection.operatorService.addSearchAttributes({
       namespace: 'default',

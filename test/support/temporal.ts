@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import type { Knex } from 'knex';
@@ -41,4 +43,18 @@ export async function startTestWorker(db: Knex, options: { taskQueue?: string; e
       await connection.close();
     },
   };
+}
+
+/** The path of Temporal's Java test server (time skipping), provisioned by
+ * scripts/ensure-temporal-test-server.sh (CI runs it in .ci/run). A missing server fails the suite
+ * that needs it; it is never a skip. */
+export function timeSkippingServerPath(): string {
+  let found: string | undefined;
+  try {
+    found = execFileSync(path.resolve(__dirname, '..', '..', 'scripts', 'ensure-temporal-test-server.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 300_000 }).trim().split('\n').pop();
+  } catch {
+    found = undefined;
+  }
+  if (!found) throw new Error('time-skipping tests need Temporal\'s Java test server: run scripts/ensure-temporal-test-server.sh (java 17+ and mvn)');
+  return found;
 }
