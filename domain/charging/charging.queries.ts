@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { DomainError } from '../shared/domain-error';
 import { decodeReservations } from './charging.store';
 import type { Reservation } from './charging.types';
+import type { RatedUsageDraft } from './charging-decision';
 
 export interface OpenReservation {
   chargingDataRef: string;
@@ -62,29 +63,17 @@ export async function pageOpenReservations(
   };
 }
 
-export interface UsageRecord {
+/** A rated usage row as read back: the columns the engine wrote (`RatedUsageDraft`), with its ids
+ * and times as stored. */
+export interface UsageRecord extends Pick<RatedUsageDraft,
+  'ratingGroup' | 'localSequenceNumber' | 'subscriberId' | 'msisdn' | 'imsi' | 'service' | 'zone' | 'destination' | 'usedUnits' | 'uplinkUnits'
+  | 'downlinkUnits' | 'bucketUnits' | 'pricedUnits' | 'amountMicros' | 'unchargedMicros' | 'currency'> {
   id: string;
   journalEntryId: string | null;
   chargingDataRef: string;
   invocationSequenceNumber: number;
-  ratingGroup: number;
-  localSequenceNumber: number | null;
-  subscriberId: string;
-  msisdn: string | null;
-  imsi: string | null;
-  service: 'data' | 'voice' | 'sms';
-  zone: string;
-  destination: string | null;
   startedAt: Date;
   endedAt: Date;
-  usedUnits: bigint;
-  uplinkUnits: bigint | null;
-  downlinkUnits: bigint | null;
-  bucketUnits: bigint;
-  pricedUnits: bigint;
-  amountMicros: bigint;
-  unchargedMicros: bigint;
-  currency: string;
   recordedAt: Date;
 }
 

@@ -21,6 +21,7 @@ import type {
   BucketState,
   ChargingDataResponse,
   Hold,
+  LineProfile,
   PaymentType,
   Reservation,
   SessionState,
@@ -33,16 +34,8 @@ import type { SubscriberState } from '../subscribers/subscriber-lifecycle';
 // ---- resolving lines (cacheable, no locks) ---------------------------------------------------
 
 /** What the engine caches per line: everything but balances and the line's state. */
-export interface LineInfo {
+export interface LineInfo extends LineProfile {
   subscriberId: string;
-  msisdn: string;
-  imsi: string | null;
-  billingAccountId: string;
-  parentAccountId: string | null;
-  paymentType: PaymentType;
-  currency: string;
-  subscriptionId: string | null;
-  planId: string | null;
   /** Buckets the line may draw from (its subscription's, its account's and its parent's pools). */
   buckets: { id: string; service: BucketState['service']; validUntil: number }[];
   walletId: string | null;

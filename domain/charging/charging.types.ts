@@ -153,17 +153,22 @@ export type OpResult = ChargingAnswer | WalletOpResult | { kind: 'expired'; rele
 
 // ---- state the engine decides on (locked rows) ---------------------------------------------
 
-export interface SubscriberInfo {
-  id: string;
+/** What identifies a line and who pays for it: cached by the engine between batches (`LineInfo`)
+ * and decided on with the line's current state (`SubscriberInfo`). */
+export interface LineProfile {
   msisdn: string;
   imsi: string | null;
-  state: SubscriberState;
   billingAccountId: string;
   parentAccountId: string | null;
   paymentType: PaymentType;
   currency: string;
   subscriptionId: string | null;
   planId: string | null;
+}
+
+export interface SubscriberInfo extends LineProfile {
+  id: string;
+  state: SubscriberState;
 }
 
 export type BucketService = Service | 'money';
