@@ -419,9 +419,10 @@ async function adjust(ctx: GraphQLContext, v: z.infer<typeof adjustSchema>): Pro
     if (err instanceof DomainError && err.field?.includes('amountMicros')) throw new DomainError(err.code, err.message, ['input', 'amount']);
     throw err;
   }
-  // A retry that shared a batch with the first call is answered before the entry's id is known to it.
-  const journalEntryId = result.journalEntryId
-    ?? String((await ctx.db('journal_entries').where({ idempotency_key: `adjustment:${v.idempotencyKey}` }).first('id')).id);
+  // The engine answers every applied or duplicate wallet operation with its entry (a retry in the
+  // first call's batch too); no id would be a bug there, not a case to handle here.
+  const journalEntryId = result.journalEntryId;
+  if (journalEntryId === null) throw new Error('the charging engine answered an adjustment without its journal entry');
   let reason = v.reason;
   if (result.status === 'duplicate') {
     // The key already made an adjustment: the same one (a retry) is answered with it; a different one is refused.
