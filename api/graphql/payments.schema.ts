@@ -7,7 +7,6 @@ import { ROLE_GROUPS } from '../../domain/access/roles';
 import { DomainError } from '../../domain/shared/domain-error';
 import { openTopUp, findTopUp, listPaymentMethods, savePaymentMethod, type SavedMethodRow, type TopUp } from '../../domain/payments/top-ups.repository';
 import { createVoucherBatch, redeemVoucher, type Redemption, type VoucherBatch } from '../../domain/payments/vouchers';
-import { sharedEngineFor } from '../../domain/payments/shared-engine';
 import { processPaymentGateway, type PaymentGateway } from '../../domain/payments';
 import { microsToMinorFloor } from '../../domain/ledger/money';
 import { topUpWorkflowId, type TopUpWorkflowResult } from '../../workflows/top-up.workflow';
@@ -143,7 +142,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: builder.inputType('VoucherRedeemInput', { fields: (f) => ({ billingAccountId: f.id({ required: true }), pin: f.string({ required: true }) }) }), required: true }) },
     resolve: (_r, { input }, ctx) =>
       runMutation('redemption', z.object({ billingAccountId: uuid, pin: z.string().regex(/^[0-9 -]{12,24}$/, 'must be the voucher PIN') }), input,
-        (v) => redeemVoucher(ctx.db, sharedEngineFor(ctx.db), { pin: v.pin, billingAccountId: v.billingAccountId, actor: ctx.actor })),
+        (v) => redeemVoucher(ctx.db, ctx.chargingEngine(), { pin: v.pin, billingAccountId: v.billingAccountId, actor: ctx.actor })),
   }),
   voucherBatchCreate: t.field({
     type: BatchPayload,
