@@ -16,7 +16,7 @@ import {
   subscribersWithoutArrears,
 } from '../domain/billing/billing-run.repository';
 import { collect, runBillingBatch, settleCharges } from '../domain/billing/billing-run.service';
-import type { BillingBatchResult, BillingRunTotals, DueCursor, GraceBatchResult } from '../domain/billing/billing-run.types';
+import type { BillingBatchResult, BillingRunTotals, DueCursor, DueLane, GraceBatchResult } from '../domain/billing/billing-run.types';
 import { publishEvents } from '../domain/notifications/notifications.repository';
 import { subscriberResumeUpdate, subscriberSuspendUpdate, subscriberTerminateUpdate, subscriberWorkflowId } from '../workflows/subscriber.messages';
 import type { Logger } from '../platform/logger';
@@ -83,7 +83,8 @@ export function createBillingActivities(deps: BillingActivityDeps) {
       await startBillingRunRecord(deps.db, cycleDate);
     },
 
-    async billingRunBatch(input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number }): Promise<BillingBatchResult> {
+    /** One batch of one lane (no lane: the whole id space, as runs before lanes). */
+    async billingRunBatch(input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane }): Promise<BillingBatchResult> {
       const r = await runBillingBatch(billing(), input);
       if (r.insufficientSubscriberIds.length > 0) {
         await publishEvents(deps.db, r.insufficientSubscriberIds.map((subscriberId) => ({

@@ -14,11 +14,15 @@ import type { InvoiceActivities } from '../activities/billing-invoice.activities
 import { invoiceWorkflow } from './invoice.workflow';
 import { invoiceWorkflowId } from './invoice.messages';
 import {
+  ALL_SUBSCRIPTIONS,
   DEFAULT_BATCH_SIZE,
   DEFAULT_GRACE_DAYS,
+  DEFAULT_LANES,
   FIRST_CURSOR,
+  dueLanes,
   ZERO_TOTALS,
   billingRunWorkflowId,
+  type BillingBatchResult,
   type BillingRunInput,
   type BillingRunTotals,
 } from '../domain/billing/billing-run.types';
@@ -35,6 +39,7 @@ const FIRST_INVOICE = '00000000-0000-0000-0000-000000000000';
 
 /** Batches per run before continue-as-new (keeps the history small on millions of lines). */
 const BATCHES_PER_RUN = 400;
+
 
 export async function billingRunWorkflow(input: BillingRunInput): Promise<BillingRunTotals> {
   const limit = input.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -94,20 +99,46 @@ export async function billingRunWorkflow(input: BillingRunInput): Promise<Billin
   }
 
   let batches = 0;
-  const carry = () => continueAsNew<typeof billingRunWorkflow>({ ...input, resume: { cursor, totals, phase, graceAfterId } });
-
-  while (phase === 'charge') {
-    const r = await act.billingRunBatch({ cycleDate: input.cycleDate, after: cursor, limit, graceDays });
+  const batchesPerRun = input.batchesPerRun ?? BATCHES_PER_RUN;
+  let lanes = input.resume?.lanes;
+  const carry = () => continueAsNew<typeof billingRunWorkflow>({ ...input, resume: { cursor, lanes, totals, phase, graceAfterId } });
+  const addBatch = (r: BillingBatchResult) => {
     totals.claimed += r.claimed;
     totals.charged += r.charged;
     totals.waived += r.waived;
     totals.insufficient += r.insufficient;
+  };
+
+  if (phase === 'charge' && (lanes || patched('billing-run-lanes'))) {
+    // Lanes of the id space renewed concurrently, each its own keyset loop; a run carried over from
+    // before lanes goes on from its cursor as one lane over every id.
+    lanes ??= input.resume
+      ? [{ lane: ALL_SUBSCRIPTIONS, cursor, done: false }]
+      : dueLanes(input.lanes ?? DEFAULT_LANES).map((lane) => ({ lane, cursor: FIRST_CURSOR, done: false }));
+    let full = false;
+    await Promise.all(lanes.map(async (p) => {
+      while (!p.done && !full) {
+        const r = await act.billingRunBatch({ cycleDate: input.cycleDate, after: p.cursor, limit, graceDays, lane: p.lane });
+        addBatch(r);
+        if (!r.cursor || r.scanned < limit) p.done = true;
+        else p.cursor = r.cursor;
+        if (++batches >= batchesPerRun || workflowInfo().continueAsNewSuggested) full = true;
+      }
+    }));
+    if (lanes.some((p) => !p.done)) return carry();
+    phase = 'grace';
+  }
+
+  while (phase === 'charge') {
+    // Runs started before lanes (patch `billing-run-lanes`) replay this one sequential loop.
+    const r = await act.billingRunBatch({ cycleDate: input.cycleDate, after: cursor, limit, graceDays });
+    addBatch(r);
     if (!r.cursor || r.scanned < limit) {
       phase = 'grace';
       break;
     }
     cursor = r.cursor;
-    if (++batches >= BATCHES_PER_RUN || workflowInfo().continueAsNewSuggested) return carry();
+    if (++batches >= batchesPerRun || workflowInfo().continueAsNewSuggested) return carry();
   }
 
   for (;;) {
@@ -115,7 +146,7 @@ export async function billingRunWorkflow(input: BillingRunInput): Promise<Billin
     totals.suspended += g.suspended;
     if (!g.lastId || g.scanned < limit) break;
     graceAfterId = g.lastId;
-    if (++batches >= BATCHES_PER_RUN || workflowInfo().continueAsNewSuggested) return carry();
+    if (++batches >= batchesPerRun || workflowInfo().continueAsNewSuggested) return carry();
   }
 
   await act.billingRunFinish({ cycleDate: input.cycleDate, totals });

@@ -34,7 +34,7 @@ export interface ClaimedCharge {
   periodStart: string;
 }
 
-import type { BillingRunTotals, DueCursor } from './billing-run.types';
+import { ALL_SUBSCRIPTIONS, type BillingRunTotals, type DueCursor, type DueLane } from './billing-run.types';
 
 export type { DueCursor };
 
@@ -49,6 +49,7 @@ WITH due AS MATERIALIZED (
     JOIN billing_accounts a ON a.id = sb.billing_account_id
     JOIN plans p ON p.id = s.plan_id
    WHERE s.state = 'active' AND s.next_charge_on <= $1::date AND (s.next_charge_on, s.id) > ($2::date, $3::uuid)
+     AND s.id BETWEEN $5::uuid AND $6::uuid
    ORDER BY s.next_charge_on, s.id
    LIMIT $4
    FOR UPDATE OF s),
@@ -123,8 +124,9 @@ export interface ClaimResult {
 }
 
 /** Step 1: one statement claims, prices and records a batch of due subscriptions. */
-export async function claimDueCharges(db: Knex, input: { cycleDate: string; after: DueCursor; limit: number }): Promise<ClaimResult> {
-  const res = await pgQuery(db, CLAIM_SQL, [input.cycleDate, input.after.date, input.after.id, input.limit]);
+export async function claimDueCharges(db: Knex, input: { cycleDate: string; after: DueCursor; limit: number; lane?: DueLane }): Promise<ClaimResult> {
+  const lane = input.lane ?? ALL_SUBSCRIPTIONS;
+  const res = await pgQuery(db, CLAIM_SQL, [input.cycleDate, input.after.date, input.after.id, input.limit, lane.fromId, lane.toId]);
   const row = res.rows[0] as { charges: unknown[][]; scanned: number; last: [string, string] | null };
   return {
     scanned: row.scanned,

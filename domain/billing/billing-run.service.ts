@@ -20,7 +20,7 @@ import {
   type DueCursor,
   type OpenCharge,
 } from './billing-run.repository';
-import type { BillingBatchResult } from './billing-run.types';
+import type { BillingBatchResult, DueLane } from './billing-run.types';
 
 export interface BillingBatchOutcome extends BillingBatchResult {
   /** Subscribers whose charge could not be collected this time (grace starts). */
@@ -53,10 +53,10 @@ export function addDays(isoDate: string, days: number): string {
 
 export async function runBillingBatch(
   deps: BillingDeps,
-  input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number },
+  input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane },
 ): Promise<BillingBatchOutcome> {
   const timer = deps.onPhase ? phaseTimer(deps.onPhase) : undefined;
-  const claim = await claimDueCharges(deps.db, { cycleDate: input.cycleDate, after: input.after, limit: input.limit });
+  const claim = await claimDueCharges(deps.db, { cycleDate: input.cycleDate, after: input.after, limit: input.limit, lane: input.lane });
   const toCollect: OpenCharge[] = claim.charges
     .filter((c) => c.status === 'pending')
     .map((c) => ({ id: c.id, subscriberId: c.subscriberId, payerAccountId: c.payerAccountId, currency: c.currency, amountMinor: c.amountMinor, status: 'pending' }));

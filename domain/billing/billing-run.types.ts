@@ -9,6 +9,36 @@ export interface DueCursor {
 
 export const FIRST_CURSOR: DueCursor = { date: '0001-01-01', id: '00000000-0000-0000-0000-000000000000' };
 
+/** A slice of the subscription id space: a run renews its lanes concurrently, each with its own
+ * keyset cursor, so a batch's statements on one connection overlap another lane's on a second
+ * (the database does the work; one lane keeps one core busy). */
+export interface DueLane {
+  /** Lowest subscription id in the lane (inclusive). */
+  fromId: string;
+  /** Highest subscription id in the lane (inclusive). */
+  toId: string;
+}
+
+export const ALL_SUBSCRIPTIONS: DueLane = { fromId: '00000000-0000-0000-0000-000000000000', toId: 'ffffffff-ffff-ffff-ffff-ffffffffffff' };
+
+/** `count` lanes of equal width over the uuid space (split on the first 32 bits; ids are random). */
+export function dueLanes(count: number): DueLane[] {
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`lanes must be an integer from 1 to 64, not ${count}`);
+  const span = 2 ** 32;
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  return Array.from({ length: count }, (_x, i) => ({
+    fromId: `${hex(Math.floor((i * span) / count))}-0000-0000-0000-000000000000`,
+    toId: `${hex(Math.floor(((i + 1) * span) / count) - 1)}-ffff-ffff-ffff-ffffffffffff`,
+  }));
+}
+
+/** Where a lane stands in a run (carried through continue-as-new). */
+export interface LaneProgress {
+  lane: DueLane;
+  cursor: DueCursor;
+  done: boolean;
+}
+
 export interface BillingRunTotals {
   claimed: number;
   charged: number;
@@ -45,11 +75,17 @@ export interface BillingRunInput {
   graceDays?: number;
   /** Length of a dunning "day" for the invoices this run issues (tests); default one day. */
   dunningDayMs?: number;
-  /** Carried through continue-as-new. */
-  resume?: { cursor: DueCursor; totals: BillingRunTotals; phase: 'charge' | 'grace'; graceAfterId: string };
+  /** Lanes renewed concurrently (default DEFAULT_LANES). */
+  lanes?: number;
+  /** Batches before continue-as-new (default 400; tests make it small). */
+  batchesPerRun?: number;
+  /** Carried through continue-as-new. `cursor` alone: a run carried over before lanes existed. */
+  resume?: { cursor: DueCursor; lanes?: LaneProgress[]; totals: BillingRunTotals; phase: 'charge' | 'grace'; graceAfterId: string };
 }
 
 export const billingRunWorkflowId = (cycleDate: string) => `billing-run:${cycleDate}`;
 export const BILLING_RUN_SCHEDULE_ID = 'billing-run-daily';
 export const DEFAULT_BATCH_SIZE = 5000;
+/** Two: the machine the targets were set on has two cores. More lanes than cores only queue in the database. */
+export const DEFAULT_LANES = 2;
 export const DEFAULT_GRACE_DAYS = 3;

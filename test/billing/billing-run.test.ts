@@ -178,4 +178,29 @@ describe('billing run over 13 monthly cycles', () => {
     const dup = await t.db.raw(`SELECT count(*)::int AS n FROM journal_entries WHERE entry_type = 'recurring_charge' GROUP BY source_ref HAVING count(*) > 1`);
     expect(dup.rows).toEqual([]);
   });
+
+  it('renews its lanes concurrently and carries every lane through continue-as-new', async () => {
+    const planId = await plan('lanes', 'prepaid', 500, [{ service: 'sms', units: 50n }]);
+    const account = await seedAccount(t.db, { paymentType: 'prepaid' });
+    await topUp(account, 100_000n);
+    const lines = [];
+    for (let i = 0; i < 11; i++) lines.push(await line(planId, account));
+    const cycleDate = '2026-02-15';
+    // Lines of the other tests are due that day too: they are renewed alongside, once each.
+    const due = Number((await t.db('subscriptions').where('next_charge_on', '<=', cycleDate).andWhere({ state: 'active' }).count('* as n').first())!.n);
+    const handle = await w.client.workflow.start('billingRunWorkflow', {
+      workflowId: `billing-run:${cycleDate}:lanes`, taskQueue: w.taskQueue,
+      args: [{ cycleDate, batchSize: 2, graceDays: 3, lanes: 3, batchesPerRun: 2 }],
+    });
+    const totals = (await handle.result()) as BillingRunTotals;
+    expect(totals.claimed).toBe(due);
+    // Two batches a run over 3 lanes of ≥ 11 lines: it continued as new, several times.
+    expect((await handle.describe()).runId).not.toBe(handle.firstExecutionRunId);
+    for (const l of lines) {
+      const rows = await charges(l.subscriptionId);
+      expect(rows.map((r) => r.status)).toEqual(['charged']);
+    }
+    expect(await walletMinor(account)).toBe(100_000n - 11n * 500n);
+    expect((await verifyBalances(t.db)).problems).toEqual([]);
+  });
 });
