@@ -7,15 +7,13 @@ import type { ChargingEngine } from '../domain/charging/charging-engine';
 import { sharedEngineFor } from '../domain/payments/shared-engine';
 import {
   finishBillingRunRecord,
-  grantAllowances,
   graceExpiredCharges,
-  invoiceCharges,
   markSuspended,
   openChargesOf,
   startBillingRunRecord,
   subscribersWithoutArrears,
 } from '../domain/billing/billing-run.repository';
-import { collect, runBillingBatch, settleCharges } from '../domain/billing/billing-run.service';
+import { addDays, collect, fulfil, runBillingBatch, settleCharges } from '../domain/billing/billing-run.service';
 import type { BillingBatchResult, BillingRunTotals, DueCursor, DueLane, GraceBatchResult } from '../domain/billing/billing-run.types';
 import { publishEvents } from '../domain/notifications/notifications.repository';
 import { subscriberResumeUpdate, subscriberSuspendUpdate, subscriberTerminateUpdate, subscriberWorkflowId } from '../workflows/subscriber.messages';
@@ -100,11 +98,10 @@ export function createBillingActivities(deps: BillingActivityDeps) {
     async billingRunGraceBatch(input: { cycleDate: string; afterId: string; limit: number; graceDays: number }): Promise<GraceBatchResult> {
       const due = await graceExpiredCharges(deps.db, input);
       if (due.length === 0) return { lastId: null, scanned: 0, collected: 0, suspended: 0 };
-      const outcomes = await collect(billing(), due, input.cycleDate, input.graceDays);
+      const outcomes = await collect(billing(), due);
+      await fulfil(billing(), outcomes, { graceUntil: addDays(input.cycleDate, input.graceDays) });
       const unpaid = outcomes.filter((o) => o.status === 'insufficient').map((o) => o.id);
       const paid = outcomes.filter((o) => o.status === 'charged').map((o) => o.id);
-      await grantAllowances(deps.db, paid);
-      await invoiceCharges(deps.db, paid);
       await markSuspended(deps.db, unpaid);
       // Only lines still active: one already suspended (an earlier unpaid period) stays as it is.
       const owing = [...new Set(due.filter((c) => unpaid.includes(c.id)).map((c) => c.subscriberId))];

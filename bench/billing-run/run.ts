@@ -181,7 +181,11 @@ async function seed(db: ReturnType<typeof createDatabase>, n: number): Promise<v
     });
     log(`seeded ${to + 1}/${n}`);
   }
-  await db.raw('ANALYZE');
+  // What a production database looks like at 02:00: bulk-loaded tables vacuumed (visibility map,
+  // hint bits) and analyzed by autovacuum long ago, and their pages checkpointed — so the timed run
+  // does not pay the load's write-back (a checkpoint's full-page images) or first-read hint-bit writes.
+  await db.raw('VACUUM ANALYZE');
+  await db.raw('CHECKPOINT');
 }
 
 main().catch((err) => {

@@ -17,6 +17,7 @@
  *  4. `invoiceCharges`    — postpaid and hybrid fees as lines of the payer's open invoice.
  */
 import type { Knex } from 'knex';
+import type { PoolClient } from 'pg';
 import { pgQuery, pgTransaction } from '../shared/pg-connection';
 
 export interface ClaimedCharge {
@@ -149,26 +150,35 @@ export interface ChargeOutcome {
   journalEntryId: string | null;
 }
 
-/** Step 2 (write back): the engine's results for a batch, in one statement. Insufficient charges get
- * a grace date (the first time) and count an attempt. */
-export async function recordChargeOutcomes(db: Knex, outcomes: ChargeOutcome[], graceUntil: string): Promise<void> {
-  if (outcomes.length === 0) return;
-  await pgQuery(db,
+/** Last step (write back), in one statement: the debits' results, and for every paid (or waived)
+ * charge that its allowances and invoice lines are done — they were written before this, so the
+ * row is updated once per batch, not once per step (an update that changes `status` is never HOT:
+ * three new index entries a row). Insufficient charges get a grace date (the first time) and count
+ * an attempt. A crash before this leaves the row `pending`: collecting it again finds the journal
+ * entry (charged once), and allowances and lines are keyed, so nothing is granted or billed twice. */
+export async function recordChargeOutcomes(c: PoolClient, outcomes: ChargeOutcome[], graceUntil: string, waivedIds: string[] = []): Promise<void> {
+  if (outcomes.length === 0 && waivedIds.length === 0) return;
+  const all: { id: string; status: string; journalEntryId: string | null }[] = [...outcomes, ...waivedIds.map((id) => ({ id, status: 'waived', journalEntryId: null }))];
+  await c.query(
     `UPDATE recurring_charges rc
-        SET status = v.status, journal_entry_id = coalesce(v.je, rc.journal_entry_id), attempts = rc.attempts + 1, updated_at = now(),
-            grace_until = CASE WHEN v.status = 'insufficient' THEN coalesce(rc.grace_until, $1::date) ELSE rc.grace_until END
+        SET status = v.status, journal_entry_id = coalesce(v.je, rc.journal_entry_id),
+            attempts = rc.attempts + CASE WHEN v.status = 'waived' THEN 0 ELSE 1 END, updated_at = now(),
+            grace_until = CASE WHEN v.status = 'insufficient' THEN coalesce(rc.grace_until, $1::date) ELSE rc.grace_until END,
+            allowances_granted = rc.allowances_granted OR v.status IN ('charged', 'waived')
        FROM unnest($2::bigint[], $3::text[], $4::bigint[]) v(id, status, je)
       WHERE rc.id = v.id
         -- "Still open", written as a join condition (it names v) so the planner cannot push it down
         -- into the scan of recurring_charges: the batch's rows were inserted as pending after the last
         -- ANALYZE, so from statistics "open" is ~0 rows, and the plan became a nested loop rescanning
         -- the 5,000 outcomes for each of the 5,000 rows (7.6 s a batch instead of ~0.1 s).
-        AND (rc.status IN ('pending', 'insufficient', 'suspended') OR v.id IS NULL)`,
-    [graceUntil, outcomes.map((o) => o.id), outcomes.map((o) => o.status), outcomes.map((o) => o.journalEntryId)],
+        AND (rc.status IN ('pending', 'insufficient', 'suspended') OR (rc.status = 'waived' AND NOT rc.allowances_granted) OR v.id IS NULL)`,
+    [graceUntil, all.map((o) => o.id), all.map((o) => o.status), all.map((o) => o.journalEntryId)],
   );
 }
 
-/** Step 3: allowance buckets for the charges that are paid (or waived) and not granted yet. */
+/** Step 3: allowance buckets for these charges, which the caller knows are paid (or waived), unless
+ * already granted. Idempotent by the buckets' ledger-account codes (one per subscription, service and
+ * period; one per family pool and period): a second grant, concurrent or later, inserts nothing. */
 export async function grantAllowances(db: Knex, chargeIds: string[], actor = 'billing-run'): Promise<number> {
   if (chargeIds.length === 0) return 0;
   const res = await pgTransaction(db, async (c) => {
@@ -186,9 +196,7 @@ export async function grantAllowances(db: Knex, chargeIds: string[], actor = 'bi
 
 const GRANT_SQL = `
 WITH ch AS MATERIALIZED (
-  SELECT rc.* FROM recurring_charges rc
-   WHERE rc.id = ANY($1::bigint[]) AND rc.status IN ('charged', 'waived') AND NOT rc.allowances_granted
-   ORDER BY rc.id FOR UPDATE),
+  SELECT rc.* FROM recurring_charges rc WHERE rc.id = ANY($1::bigint[]) AND NOT rc.allowances_granted),
 plan_want AS (
   SELECT CASE WHEN pa.shared
               THEN 'bucket:plan:' || ch.payer_account_id || ':' || pa.service || ':' || to_char(ch.period_start AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS')
@@ -243,23 +251,26 @@ posted AS (
   SELECT je.id, bk.ledger_account_id, bk.unit, bk.balance_units FROM bk JOIN je ON je.unit = bk.unit
   UNION ALL
   SELECT je.id, a.id, u.unit, -u.total FROM units u JOIN je ON je.unit = u.unit JOIN ledger_accounts a ON a.code = u.counter_code
-  RETURNING 1),
-done AS (
-  UPDATE recurring_charges rc SET allowances_granted = true, updated_at = now() FROM ch WHERE rc.id = ch.id RETURNING 1)
-SELECT (SELECT count(*) FROM bk)::int AS granted, (SELECT count(*) FROM posted)::int AS postings, (SELECT count(*) FROM done)::int AS charges`;
+  RETURNING 1)
+SELECT (SELECT count(*) FROM bk)::int AS granted, (SELECT count(*) FROM posted)::int AS postings`;
 
-/** Step 4: postpaid and hybrid fees (and their discounts) onto the payer's open invoice.
+/** Step 4: postpaid and hybrid fees (and their discounts) of these paid charges onto the payer's open
+ * invoice (keyed by the charge: a second call adds nothing).
  *
  * Two statements in one transaction: open the missing invoices, then add the lines joined to the
  * open invoices by index. Why not one statement: the lines' join to the invoices opened in the same
  * statement could only go through CTE scans, which the planner sizes at one row right after the
  * charges were claimed (stale statistics) — a nested loop over 2,500 × 2,500 rows, a second a
  * batch. Two statements also see an invoice another transaction opened while this one waited on
- * the open-invoice unique index (one statement's snapshot would not, and would lose those lines). */
-export async function invoiceCharges(db: Knex, chargeIds: string[]): Promise<number> {
+ * the open-invoice unique index (one statement's snapshot would not, and would lose those lines).
+ * Run it in the transaction that records the charges' outcomes (`recordChargeOutcomes`): a charge
+ * whose outcome is written (`allowances_granted`, "fulfilled") is skipped, so a retry never puts
+ * its fee on a later invoice once the first was issued. */
+export async function invoiceCharges(c: PoolClient, chargeIds: string[]): Promise<number> {
   if (chargeIds.length === 0) return 0;
-  const due = `rc.id = ANY($1::bigint[]) AND rc.payment_type IN ('postpaid', 'hybrid') AND rc.status IN ('charged', 'waived')`;
-  return pgTransaction(db, async (c) => {
+  // The caller passes paid (or waived) charges: their outcome is written after this step.
+  const due = `rc.id = ANY($1::bigint[]) AND rc.payment_type IN ('postpaid', 'hybrid') AND NOT rc.allowances_granted`;
+  {
     await c.query(
       `INSERT INTO invoices (billing_account_id, period_start, period_end, currency)
        SELECT DISTINCT ON (rc.payer_account_id) rc.payer_account_id, date_trunc('month', rc.cycle_date)::date,
@@ -290,7 +301,7 @@ export async function invoiceCharges(db: Knex, chargeIds: string[]): Promise<num
       [chargeIds],
     );
     return Number(res.rows[0].n);
-  });
+  }
 }
 
 export interface OpenCharge {

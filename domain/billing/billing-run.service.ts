@@ -11,6 +11,7 @@ import type { ChargingEngine } from '../charging/charging-engine';
 import { debitRecurringCharges } from '../ledger/recurring-debits.repository';
 import { minorToMicros } from '../ledger/money';
 import { DomainError } from '../shared/domain-error';
+import { pgTransaction } from '../shared/pg-connection';
 import {
   claimDueCharges,
   grantAllowances,
@@ -61,16 +62,10 @@ export async function runBillingBatch(
     .filter((c) => c.status === 'pending')
     .map((c) => ({ id: c.id, subscriberId: c.subscriberId, payerAccountId: c.payerAccountId, currency: c.currency, amountMinor: c.amountMinor, status: 'pending' }));
   timer?.('claim');
-  const outcomes = await collect(deps, toCollect, input.cycleDate, input.graceDays);
+  const outcomes = await collect(deps, toCollect);
   timer?.('debit');
-  const paid = [
-    ...claim.charges.filter((c) => c.status === 'waived').map((c) => c.id),
-    ...outcomes.filter((o) => o.status === 'charged').map((o) => o.id),
-  ];
-  await grantAllowances(deps.db, paid);
-  timer?.('allowances');
-  await invoiceCharges(deps.db, paid);
-  timer?.('invoice');
+  const waivedIds = claim.charges.filter((c) => c.status === 'waived').map((c) => c.id);
+  await fulfil(deps, outcomes, { waivedIds, graceUntil: addDays(input.cycleDate, input.graceDays), timer });
   const insufficient = outcomes.filter((o) => o.status === 'insufficient');
   const bySubscriber = new Map(toCollect.map((c) => [c.id, c.subscriberId]));
   return {
@@ -78,7 +73,7 @@ export async function runBillingBatch(
     scanned: claim.scanned,
     claimed: claim.charges.length,
     charged: outcomes.length - insufficient.length,
-    waived: claim.charges.filter((c) => c.status === 'waived').length,
+    waived: waivedIds.length,
     lapsed: claim.charges.filter((c) => c.status === 'lapsed').length,
     insufficient: insufficient.length,
     insufficientSubscriberIds: [...new Set(insufficient.map((o) => bySubscriber.get(o.id)!))],
@@ -88,9 +83,9 @@ export async function runBillingBatch(
 /** Debits the wallets for these charges in one set-based transaction (domain/ledger/
  * recurring-debits.repository.ts: the payer wallets locked in the charging engine's order, oldest
  * charge first per wallet; once one does not fit, the later ones on that wallet are insufficient
- * too) and writes the outcomes back in one statement. A charge already debited (rerun, retried
- * activity) comes back charged with its first journal entry. */
-export async function collect(deps: BillingDeps, charges: OpenCharge[], cycleDate: string, graceDays: number): Promise<ChargeOutcome[]> {
+ * too). A charge already debited (rerun, retried activity) comes back charged with its first
+ * journal entry. The outcomes are written by `fulfil`, after the allowances and invoice lines. */
+export async function collect(deps: BillingDeps, charges: OpenCharge[]): Promise<ChargeOutcome[]> {
   if (charges.length === 0) return [];
   const byId = new Map(charges.map((c) => [c.id, c]));
   const oldestFirst = [...byId.values()].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0));
@@ -106,10 +101,28 @@ export async function collect(deps: BillingDeps, charges: OpenCharge[], cycleDat
     const r = results[i];
     return r.status === 'charged' ? { id: c.id, status: 'charged', journalEntryId: r.journalEntryId } : { id: c.id, status: 'insufficient', journalEntryId: null };
   });
-  await recordChargeOutcomes(deps.db, outcomes, addDays(cycleDate, graceDays));
   // In the caller's order (the engine path answered per charge, in order).
   const byCharge = new Map(outcomes.map((o) => [o.id, o]));
   return charges.map((c) => byCharge.get(c.id)!);
+}
+
+/** What follows a debit, for the charges paid (and the waived ones): allowance buckets, then in one
+ * transaction the postpaid invoice lines and the outcomes of every charge — so each charge row is
+ * updated once. Every step is keyed, so a retry after a crash grants and bills nothing twice. */
+export async function fulfil(
+  deps: BillingDeps,
+  outcomes: ChargeOutcome[],
+  options: { waivedIds?: string[]; graceUntil: string; timer?: (phase: string) => void },
+): Promise<void> {
+  const waivedIds = options.waivedIds ?? [];
+  const paid = [...waivedIds, ...outcomes.filter((o) => o.status === 'charged').map((o) => o.id)];
+  await grantAllowances(deps.db, paid);
+  options.timer?.('allowances');
+  await pgTransaction(deps.db, async (c) => {
+    await invoiceCharges(c, paid);
+    await recordChargeOutcomes(c, outcomes, options.graceUntil, waivedIds);
+  });
+  options.timer?.('invoice');
 }
 
 /** Retries open charges (after a top-up, or when grace ends); pays allowances and invoice lines for
@@ -119,9 +132,7 @@ export async function settleCharges(deps: BillingDeps, charges: OpenCharge[], cy
   // Oldest first, one at a time per account, so a small top-up pays the oldest charge, not a random one,
   // and a younger, smaller charge is still tried after an older one that does not fit (a batch would
   // leave it insufficient too).
-  for (const c of charges) outcomes.push(...(await collect(deps, [c], cycleDate, graceDays)));
-  const paid = outcomes.filter((o) => o.status === 'charged').map((o) => o.id);
-  await grantAllowances(deps.db, paid);
-  await invoiceCharges(deps.db, paid);
+  for (const c of charges) outcomes.push(...(await collect(deps, [c])));
+  await fulfil(deps, outcomes, { graceUntil: addDays(cycleDate, graceDays) });
   return outcomes;
 }
