@@ -6,6 +6,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyLocalActivities,
   setHandler,
   upsertMemo,
@@ -192,6 +193,38 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     }
   };
 
+  // A swap order that a terminate cancelled, and what it reported (the terminate waits for it).
+  type SwapReport = { ok: true } | { ok: false; failure: EsimOrderFailure };
+  let cancellingSwapOrder: string | undefined;
+  let cancelledSwapReport: SwapReport | undefined;
+  const swapReport = (): SwapReport | undefined => cancelledSwapReport;
+
+  /** Terminating a line with an eSIM swap pending: the swap order is cancelled (it compensates at the
+   * SM-DP+ and reports back), its SIM goes back to the pool — retired if the profile may be on a
+   * device — and only then is the line terminated. Without this the order waited for a download that
+   * would never count, and its SIM stayed reserved after the line was gone. */
+  const cancelPendingSwap = async (swap: NonNullable<SubscriberSnapshot['pendingSimSwap']>) => {
+    cancellingSwapOrder = swap.orderId;
+    cancelledSwapReport = undefined;
+    try {
+      try {
+        await getExternalWorkflowHandle(esimOrderWorkflowId(swap.orderId)).cancel();
+      } catch (err) {
+        log.warn('eSIM swap order could not be cancelled', { err: String(err) });
+      }
+      await condition(() => cancelledSwapReport !== undefined, ORDER_CANCEL_WAIT);
+      const report = swapReport();
+      const disposition = report && !report.ok ? report.failure.simDisposition : 'retired';
+      await billingRecord.releaseReservedSim({ simId: swap.simId, holder: swap.holder, disposition });
+      const state = snapshot.state as SubscriberState;
+      snapshot.pendingSimSwap = undefined;
+      remember({ at: new Date(Date.now()).toISOString(), action: 'sim_swap_cancelled', from: state, to: state, actor: 'terminate',
+        details: { esimOrderId: swap.orderId, newIccid: swap.iccid, sim: disposition } });
+    } finally {
+      cancellingSwapOrder = undefined;
+    }
+  };
+
   setHandler(subscriberSnapshotQuery, () => snapshot);
   setHandler(subscriberRegisteredUpdate, async () => {
     await condition(() => registered || snapshot.state === 'rejected');
@@ -213,6 +246,8 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
         checkState('terminate'); // re-checked: an earlier update may have changed the state
         const orderId = snapshot.esimOrderId;
         if (snapshot.state === 'pending' && orderId) return terminatePendingWithOrder(actor, orderId);
+        const swap = snapshot.pendingSimSwap;
+        if (swap && patched('terminate-cancels-pending-swap')) await cancelPendingSwap(swap);
         return applyTransition('terminate', actor);
       }),
     { validator: (_req) => checkState('terminate') },
@@ -321,6 +356,10 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
       }
       return;
     }
+    if (cancellingSwapOrder === o.orderId) {
+      cancelledSwapReport = { ok: true }; // enabled before the cancel reached it: the terminate retires the SIM
+      return;
+    }
     const swap = snapshot.pendingSimSwap;
     if (!swap || swap.orderId !== o.orderId) return;
     await exclusive(async () => {
@@ -350,6 +389,10 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
           log.error('giving up the line failed', { err: String(err) }),
         );
       }
+      return;
+    }
+    if (cancellingSwapOrder === f.orderId) {
+      cancelledSwapReport = { ok: false, failure: f }; // the terminate that cancelled it releases the SIM
       return;
     }
     const swap = snapshot.pendingSimSwap;

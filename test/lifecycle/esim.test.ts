@@ -174,4 +174,29 @@ describe('eSIM provisioning with the SM-DP+ simulator', () => {
     const snap = await waitFor(() => s.temporal.client.workflow.getHandle(subscriberWorkflowId(id)).query(subscriberSnapshotQuery), (x) => !x.pendingSimSwap);
     expect(snap.history.map((h) => h.action).slice(-2)).toEqual(['sim_swap_ordered', 'sim_swap']);
   });
+
+  test('terminating a line during an eSIM swap cancels the swap order and gives its SIM back', async () => {
+    const res = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'esim', idempotencyKey: 'esim-swap-terminate-1' } });
+    const id = res.body.data.subscriberActivate.subscriber.id;
+    await waitFor(() => s.db('subscribers').where({ id }).first(), (r) => r.state === 'active');
+    s.sim.setAutoDevice(false); // no device: the swap order waits for the download
+    const swap = await s.api.gql('integrator', `mutation($input: SimSwapInput!) { simSwap(input: $input) { esimOrder { id } userErrors { code message } } }`,
+      { input: { subscriberId: id, simType: 'esim' } });
+    expect(swap.body.data.simSwap.userErrors).toEqual([]);
+    const swapOrderId: string = swap.body.data.simSwap.esimOrder.id;
+    const { iccid: newIccid } = await s.db('esim_orders').where({ id: swapOrderId }).first();
+    expect(await s.db('sims').where({ iccid: newIccid }).first()).toMatchObject({ state: 'reserved' });
+
+    const term = await s.api.gql('integrator', `mutation($input: SubscriberTerminateInput!) { subscriberTerminate(input: $input) { subscriber { id state } userErrors { code message } } }`,
+      { input: { subscriberId: id } });
+    expect(term.body.data.subscriberTerminate).toMatchObject({ userErrors: [], subscriber: { state: 'terminated' } });
+    const order: EsimOrderSnapshot = await s.temporal.client.workflow.getHandle(esimOrderWorkflowId(swapOrderId)).result();
+    expect(order).toMatchObject({ status: 'failed', failure: { code: 'CANCELLED' }, compensations: ['cancelOrder'] });
+    expect(s.sim.getProfile(newIccid)!.state).toBe('Available');
+    expect(await s.db('sims').where({ iccid: newIccid }).first()).toMatchObject({ state: 'available', reserved_for: null });
+    expect(await s.db('esim_orders').where({ id: swapOrderId }).first()).toMatchObject({ state: 'failed' });
+    const snap: SubscriberSnapshot = await s.temporal.client.workflow.getHandle(subscriberWorkflowId(id)).result();
+    expect(snap.pendingSimSwap).toBeUndefined();
+    expect(snap.history.map((h) => h.action).slice(-3)).toEqual(['sim_swap_ordered', 'sim_swap_cancelled', 'terminate']);
+  });
 });
