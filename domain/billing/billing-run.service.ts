@@ -93,7 +93,7 @@ export async function collect(deps: BillingDeps, charges: OpenCharge[]): Promise
     const amountMicros = minorToMicros(c.amountMinor, c.currency);
     if (amountMicros <= 0n) throw new DomainError('INVALID_AMOUNT', 'the amount must be positive', ['input', 'amountMicros']);
     return {
-      key: chargeIdempotencyKey(c.id), sourceRef: `recurring-charge:${c.id}`, billingAccountId: c.payerAccountId, amountMicros,
+      key: chargeIdempotencyKey(c.id), sourceRef: `recurring-charge:${c.id}`, billingAccountId: c.payerAccountId, amountMicros, currency: c.currency,
       details: { chargeId: c.id, subscriberId: c.subscriberId },
     };
   }), { actor: 'billing-run', lowWalletThresholdMicros: deps.engine.policy.lowWalletThresholdMicros });

@@ -101,6 +101,26 @@ describe('set-based recurring debits (real PostgreSQL)', () => {
     expect((await walletOf(prepaid)).balance).toBe(5n * EUR);
   });
 
+  test('a wallet that changes under the lock-free attempt sends the batch the locked way, decided on the fresh balance', async () => {
+    const account = await seedAccount(t.db, { paymentType: 'prepaid' });
+    await fundWallet(t.db, account, 10n * EUR);
+    const wallet = await walletOf(account);
+    const before = await entryCount();
+    // A top-up holds the wallet's row lock (uncommitted) while the debit reads 10.00 and decides on it.
+    const topUp = await t.db.transaction();
+    await fundWallet(topUp, account, 5n * EUR);
+    const pending = debitRecurringCharges(t.db, [{ ...debit(account, 8n * EUR), currency: 'EUR' }], options());
+    await new Promise((r) => setTimeout(r, 300));
+    await topUp.commit();
+    const [result] = await pending;
+    expect(result).toMatchObject({ status: 'charged', replayed: false });
+    // The first attempt (before 10.00, after 2.00) was rolled back; the entry is the locked path's.
+    const entry = await t.db('journal_entries').where({ id: (result as { journalEntryId: string }).journalEntryId }).first();
+    expect(entry.details.balances[wallet.id]).toEqual({ kind: 'wallet', before: String(15n * EUR), after: String(7n * EUR) });
+    expect((await walletOf(account)).balance).toBe(7n * EUR);
+    expect(await entryCount()).toBe(before + 2); // the top-up and one debit
+  });
+
   test('raises wallet_low exactly as the engine does when a debit crosses the low mark', async () => {
     const mark = engine.policy.lowWalletThresholdMicros; // 2.00
     const setBased = await seedAccount(t.db, { paymentType: 'prepaid' });
