@@ -50,6 +50,8 @@ const HISTORY_KEPT = 100;
 /** How long a terminate waits for a cancelled eSIM order to report its compensation; without a report
  * the SIM is retired (its profile may be on a device). */
 const ORDER_CANCEL_WAIT = '5 minutes';
+/** Patch: a terminate cancels a pending eSIM swap's order and gives its SIM back first. */
+const TERMINATE_CANCELS_PENDING_SWAP = 'terminate-cancels-pending-swap';
 
 /** An activity's business refusal becomes the update's refusal, with the domain code as its type. */
 function refusalOf(err: unknown): unknown {
@@ -193,32 +195,36 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     }
   };
 
-  // A swap order that a terminate cancelled, and what it reported (the terminate waits for it).
+  // What the pending swap's order reported, kept for a terminate that cancels it (the report may come
+  // in before the terminate gets its turn), and the order such a terminate is cancelling.
   type SwapReport = { ok: true } | { ok: false; failure: EsimOrderFailure };
+  let swapOrderReport: { orderId: string; report: SwapReport } | undefined;
   let cancellingSwapOrder: string | undefined;
-  let cancelledSwapReport: SwapReport | undefined;
-  const swapReport = (): SwapReport | undefined => cancelledSwapReport;
+  const swapReportOf = (orderId: string): SwapReport | undefined => (swapOrderReport?.orderId === orderId ? swapOrderReport.report : undefined);
 
   /** Terminating a line with an eSIM swap pending: the swap order is cancelled (it compensates at the
    * SM-DP+ and reports back), its SIM goes back to the pool — retired if the profile may be on a
    * device — and only then is the line terminated. Without this the order waited for a download that
    * would never count, and its SIM stayed reserved after the line was gone. */
-  const cancelPendingSwap = async (swap: NonNullable<SubscriberSnapshot['pendingSimSwap']>) => {
+  const cancelPendingSwap = async (swap: NonNullable<SubscriberSnapshot['pendingSimSwap']>, actor: string) => {
     cancellingSwapOrder = swap.orderId;
-    cancelledSwapReport = undefined;
     try {
-      try {
-        await getExternalWorkflowHandle(esimOrderWorkflowId(swap.orderId)).cancel();
-      } catch (err) {
-        log.warn('eSIM swap order could not be cancelled', { err: String(err) });
+      if (!swapReportOf(swap.orderId)) {
+        try {
+          await getExternalWorkflowHandle(esimOrderWorkflowId(swap.orderId)).cancel();
+        } catch (err) {
+          // The order has ended: its report is on its way.
+          log.warn('eSIM swap order could not be cancelled', { err: String(err) });
+        }
+        await condition(() => swapReportOf(swap.orderId) !== undefined, ORDER_CANCEL_WAIT);
       }
-      await condition(() => cancelledSwapReport !== undefined, ORDER_CANCEL_WAIT);
-      const report = swapReport();
+      const report = swapReportOf(swap.orderId);
+      // A profile the device has (the order completed first) or that may be there (no report) is retired.
       const disposition = report && !report.ok ? report.failure.simDisposition : 'retired';
       await billingRecord.releaseReservedSim({ simId: swap.simId, holder: swap.holder, disposition });
       const state = snapshot.state as SubscriberState;
       snapshot.pendingSimSwap = undefined;
-      remember({ at: new Date(Date.now()).toISOString(), action: 'sim_swap_cancelled', from: state, to: state, actor: 'terminate',
+      remember({ at: new Date(Date.now()).toISOString(), action: 'sim_swap_cancelled', from: state, to: state, actor,
         details: { esimOrderId: swap.orderId, newIccid: swap.iccid, sim: disposition } });
     } finally {
       cancellingSwapOrder = undefined;
@@ -247,7 +253,7 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
         const orderId = snapshot.esimOrderId;
         if (snapshot.state === 'pending' && orderId) return terminatePendingWithOrder(actor, orderId);
         const swap = snapshot.pendingSimSwap;
-        if (swap && patched('terminate-cancels-pending-swap')) await cancelPendingSwap(swap);
+        if (swap && patched(TERMINATE_CANCELS_PENDING_SWAP)) await cancelPendingSwap(swap, actor);
         return applyTransition('terminate', actor);
       }),
     { validator: (_req) => checkState('terminate') },
@@ -356,13 +362,14 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
       }
       return;
     }
-    if (cancellingSwapOrder === o.orderId) {
-      cancelledSwapReport = { ok: true }; // enabled before the cancel reached it: the terminate retires the SIM
-      return;
-    }
     const swap = snapshot.pendingSimSwap;
     if (!swap || swap.orderId !== o.orderId) return;
+    if (!swapReportOf(o.orderId)) swapOrderReport = { orderId: o.orderId, report: { ok: true } };
+    // Enabled before the cancel reached it: the terminate that cancelled it retires the SIM.
+    if (cancellingSwapOrder === o.orderId) return;
     await exclusive(async () => {
+      // A terminate that got its turn first dealt with the swap (never attach a SIM to a terminated line).
+      if (snapshot.pendingSimSwap?.orderId !== o.orderId && patched(TERMINATE_CANCELS_PENDING_SWAP)) return;
       const state = snapshot.state as SubscriberState;
       if (state !== 'active' && state !== 'suspended') {
         await billingRecord.releaseReservedSim({ simId: swap.simId, holder: swap.holder, disposition: 'retired' });
@@ -391,13 +398,12 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
       }
       return;
     }
-    if (cancellingSwapOrder === f.orderId) {
-      cancelledSwapReport = { ok: false, failure: f }; // the terminate that cancelled it releases the SIM
-      return;
-    }
     const swap = snapshot.pendingSimSwap;
     if (!swap || swap.orderId !== f.orderId) return;
+    if (!swapReportOf(f.orderId)) swapOrderReport = { orderId: f.orderId, report: { ok: false, failure: f } };
+    if (cancellingSwapOrder === f.orderId) return; // the terminate that cancelled it releases the SIM
     await exclusive(async () => {
+      if (snapshot.pendingSimSwap?.orderId !== f.orderId && patched(TERMINATE_CANCELS_PENDING_SWAP)) return; // a terminate released it
       await billingRecord.releaseReservedSim({ simId: swap.simId, holder: swap.holder, disposition: f.simDisposition });
       const state = snapshot.state as SubscriberState;
       snapshot.pendingSimSwap = undefined;

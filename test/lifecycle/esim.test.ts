@@ -1,7 +1,9 @@
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { esimOrderSnapshotQuery, esimOrderWorkflowId, type EsimOrderSnapshot } from '../../workflows/esim-order.messages';
 import { subscriberRegisteredUpdate, subscriberSnapshotQuery, subscriberWorkflowId, type SubscriberSnapshot, type SubscriberWorkflowInput } from '../../workflows/subscriber.messages';
-import { seedAccount, seedEsimInventory, seedNumbers, seedPlanWithFee, startLifecycleStack, waitFor } from './harness';
+import { seedAccount, seedEsimInventory, seedNumbers, seedPhysicalSims, seedPlanWithFee, startLifecycleStack, waitFor } from './harness';
+import { ES2PLUS_NOTIFICATION_PATH } from '../../api/es2plus/notifications.router';
+import { ES2PLUS_ADMIN_PROTOCOL, ES2PLUS_ADMIN_PROTOCOL_HEADER } from '../../domain/sims/es2plus.types';
 import crypto from 'node:crypto';
 
 const ACTIVATE = `mutation($input: SubscriberActivateInput!) { subscriberActivate(input: $input) {
@@ -175,28 +177,85 @@ describe('eSIM provisioning with the SM-DP+ simulator', () => {
     expect(snap.history.map((h) => h.action).slice(-2)).toEqual(['sim_swap_ordered', 'sim_swap']);
   });
 
-  test('terminating a line during an eSIM swap cancels the swap order and gives its SIM back', async () => {
-    const res = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'esim', idempotencyKey: 'esim-swap-terminate-1' } });
-    const id = res.body.data.subscriberActivate.subscriber.id;
-    await waitFor(() => s.db('subscribers').where({ id }).first(), (r) => r.state === 'active');
+  const SWAP = `mutation($input: SimSwapInput!) { simSwap(input: $input) { esimOrder { id } userErrors { code message } } }`;
+  const TERMINATE = `mutation($input: SubscriberTerminateInput!) { subscriberTerminate(input: $input) { subscriber { id state } userErrors { code message } } }`;
+
+  /** An active line starts an eSIM swap that no device downloads, then is terminated. */
+  async function terminateDuringSwap(id: string): Promise<{ swapOrderId: string; newIccid: string; oldSimId: string; msisdn: string }> {
+    const line = await waitFor(() => s.db('subscribers').where({ id }).first(), (r) => r.state === 'active');
     s.sim.setAutoDevice(false); // no device: the swap order waits for the download
-    const swap = await s.api.gql('integrator', `mutation($input: SimSwapInput!) { simSwap(input: $input) { esimOrder { id } userErrors { code message } } }`,
-      { input: { subscriberId: id, simType: 'esim' } });
+    const swap = await s.api.gql('integrator', SWAP, { input: { subscriberId: id, simType: 'esim' } });
     expect(swap.body.data.simSwap.userErrors).toEqual([]);
     const swapOrderId: string = swap.body.data.simSwap.esimOrder.id;
     const { iccid: newIccid } = await s.db('esim_orders').where({ id: swapOrderId }).first();
     expect(await s.db('sims').where({ iccid: newIccid }).first()).toMatchObject({ state: 'reserved' });
+    expect((await s.temporal.client.workflow.getHandle(subscriberWorkflowId(id)).query(subscriberSnapshotQuery)).pendingSimSwap).toMatchObject({ orderId: swapOrderId });
 
-    const term = await s.api.gql('integrator', `mutation($input: SubscriberTerminateInput!) { subscriberTerminate(input: $input) { subscriber { id state } userErrors { code message } } }`,
-      { input: { subscriberId: id } });
+    const term = await s.api.gql('integrator', TERMINATE, { input: { subscriberId: id } });
     expect(term.body.data.subscriberTerminate).toMatchObject({ userErrors: [], subscriber: { state: 'terminated' } });
-    const order: EsimOrderSnapshot = await s.temporal.client.workflow.getHandle(esimOrderWorkflowId(swapOrderId)).result();
-    expect(order).toMatchObject({ status: 'failed', failure: { code: 'CANCELLED' }, compensations: ['cancelOrder'] });
-    expect(s.sim.getProfile(newIccid)!.state).toBe('Available');
-    expect(await s.db('sims').where({ iccid: newIccid }).first()).toMatchObject({ state: 'available', reserved_for: null });
-    expect(await s.db('esim_orders').where({ id: swapOrderId }).first()).toMatchObject({ state: 'failed' });
+    return { swapOrderId, newIccid, oldSimId: line.sim_id, msisdn: line.msisdn };
+  }
+
+  /** After the terminate: the swap's SIM is out of the reservation, the order failed as cancelled, and
+   * the line was terminated as usual on its old SIM (retired, number quarantined, one final bill). */
+  async function expectSwapGivenUpAndLineTerminated(id: string, t: { swapOrderId: string; newIccid: string; oldSimId: string; msisdn: string }, simState: 'available' | 'retired', compensations: string[]) {
+    // Before the fix the SIM stayed reserved for the swap after the line was gone.
+    await waitFor(() => s.db('sims').where({ iccid: t.newIccid }).first(), (r) => r.state !== 'reserved', 5_000).catch(() => undefined);
+    expect(await s.db('sims').where({ iccid: t.newIccid }).first()).toMatchObject({ state: simState, reserved_for: null });
+    expect(await s.db('esim_orders').where({ id: t.swapOrderId }).first()).toMatchObject({ state: 'failed', failure_code: 'CANCELLED' });
+    const order: EsimOrderSnapshot = await s.temporal.client.workflow.getHandle(esimOrderWorkflowId(t.swapOrderId)).result();
+    expect(order).toMatchObject({ purpose: 'swap', status: 'failed', failure: { step: 'download', code: 'CANCELLED' }, compensations });
+
+    const line = await s.db('subscribers').where({ id }).first();
+    expect(line).toMatchObject({ state: 'terminated', sim_id: t.oldSimId }); // never moved to the swap's SIM
+    expect(await s.db('sims').where({ id: t.oldSimId }).first()).toMatchObject({ state: 'retired' });
+    expect(await s.db('msisdns').where({ msisdn: t.msisdn }).first()).toMatchObject({ state: 'quarantined', reserved_for: null });
+    expect(await s.db('final_bill_requests').where({ subscriber_id: id })).toHaveLength(1);
+    expect(await s.db('subscriptions').where({ subscriber_id: id }).whereNot({ state: 'ended' })).toHaveLength(0);
+    expect(await s.db('sims').where('reserved_for', 'like', `swap:${subscriberWorkflowId(id)}:%`)).toHaveLength(0);
+    const transitions = await s.db('subscriber_transitions').where({ subscriber_id: id }).orderBy('occurred_at').pluck('action');
+    expect(transitions).not.toContain('sim_swap');
+    expect(transitions.at(-1)).toBe('terminate');
+
     const snap: SubscriberSnapshot = await s.temporal.client.workflow.getHandle(subscriberWorkflowId(id)).result();
+    expect(snap).toMatchObject({ state: 'terminated', finalBillRequested: true });
     expect(snap.pendingSimSwap).toBeUndefined();
-    expect(snap.history.map((h) => h.action).slice(-3)).toEqual(['sim_swap_ordered', 'sim_swap_cancelled', 'terminate']);
+    expect(snap.history.slice(-3).map((h) => [h.action, h.actor])).toEqual([['sim_swap_ordered', 'test:integrator'], ['sim_swap_cancelled', 'test:integrator'], ['terminate', 'test:integrator']]);
+    expect(snap.history.at(-2)!.details).toMatchObject({ esimOrderId: t.swapOrderId, newIccid: t.newIccid, sim: simState });
+  }
+
+  test('terminating a line during an eSIM swap cancels the swap order and gives its SIM back; a late notification changes nothing', async () => {
+    const res = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'esim', idempotencyKey: 'esim-swap-terminate-1' } });
+    const id: string = res.body.data.subscriberActivate.subscriber.id;
+    const oldIccid: string = res.body.data.subscriberActivate.subscriber.iccid;
+    const t = await terminateDuringSwap(id);
+    await expectSwapGivenUpAndLineTerminated(id, t, 'available', ['cancelOrder']);
+    expect(s.sim.getProfile(t.newIccid)!.state).toBe('Available');
+
+    // The SM-DP+ reports the swap's profile downloaded, installed and enabled after all (late, or
+    // replayed): the order and the line are over, nothing is re-activated or attached.
+    const template = s.sim.notifications.find((n) => n.iccid === oldIccid)!.body;
+    for (const point of [3, 4, 6]) {
+      const body = { ...template, header: { ...template.header, functionCallIdentifier: crypto.randomUUID() }, iccid: t.newIccid, notificationPointId: point,
+        notificationPointStatus: { status: 'Executed-Success' }, timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') };
+      const answer = await fetch(`${s.apiUrl}${ES2PLUS_NOTIFICATION_PATH}`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', [ES2PLUS_ADMIN_PROTOCOL_HEADER]: ES2PLUS_ADMIN_PROTOCOL }, body: JSON.stringify(body),
+      });
+      expect(answer.status).toBeLessThan(300);
+    }
+    expect(await s.db('subscribers').where({ id }).first()).toMatchObject({ state: 'terminated', sim_id: t.oldSimId });
+    expect(await s.db('sims').where({ iccid: t.newIccid }).first()).toMatchObject({ state: 'available', reserved_for: null });
+    expect(await s.db('esim_orders').where({ id: t.swapOrderId }).first()).toMatchObject({ state: 'failed' });
+    expect((await s.db('subscriber_transitions').where({ subscriber_id: id }).orderBy('occurred_at').pluck('action')).at(-1)).toBe('terminate');
+  });
+
+  test('terminating a physical-SIM line during its eSIM swap: the SM-DP+ will not take the profile back, so the swap SIM is retired', async () => {
+    const [iccid] = await seedPhysicalSims(s.db, 1);
+    const res = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'physical', iccid, idempotencyKey: 'esim-swap-terminate-physical-1' } });
+    expect(res.body.data.subscriberActivate.userErrors).toEqual([]);
+    const id: string = res.body.data.subscriberActivate.subscriber.id;
+    s.sim.setFaults({ cancelOrder: { error: { subjectCode: '8.2.1', reasonCode: '3.3', message: 'profile in use', times: 'always' } } });
+    const t = await terminateDuringSwap(id);
+    await expectSwapGivenUpAndLineTerminated(id, t, 'retired', ['cancelOrder:failed']);
   });
 });
