@@ -115,14 +115,14 @@ export async function billingRunWorkflow(input: BillingRunInput): Promise<Billin
     lanes ??= input.resume
       ? [{ lane: ALL_SUBSCRIPTIONS, cursor, done: false }]
       : dueLanes(input.lanes ?? DEFAULT_LANES).map((lane) => ({ lane, cursor: FIRST_CURSOR, done: false }));
-    let full = false;
+    let carryOver = false;
     await Promise.all(lanes.map(async (p) => {
-      while (!p.done && !full) {
+      while (!p.done && !carryOver) {
         const r = await act.billingRunBatch({ cycleDate: input.cycleDate, after: p.cursor, limit, graceDays, lane: p.lane });
         addBatch(r);
         if (!r.cursor || r.scanned < limit) p.done = true;
         else p.cursor = r.cursor;
-        if (++batches >= batchesPerRun || workflowInfo().continueAsNewSuggested) full = true;
+        if (++batches >= batchesPerRun || workflowInfo().continueAsNewSuggested) carryOver = true;
       }
     }));
     if (lanes.some((p) => !p.done)) return carry();

@@ -171,24 +171,33 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
   let activationOrderReport: { ok: true; outcome: EsimOrderOutcome } | { ok: false; failure: EsimOrderFailure } | undefined;
   let cancellingActivationOrder = false;
 
+  /** How an eSIM order ended, as far as where its SIM goes is concerned. */
+  type OrderReport = { ok: true } | { ok: false; failure: EsimOrderFailure };
+
+  /** Cancels an eSIM order that has not reported yet and waits for its report (it compensates at the
+   * SM-DP+ first). Answers where the order's SIM goes: back to the pool if the order failed and says
+   * so; retired if the device has the profile (the order completed first) or may have it (no report). */
+  const cancelOrder = async (orderId: string, reportOf: () => OrderReport | undefined) => {
+    if (!reportOf()) {
+      try {
+        await getExternalWorkflowHandle(esimOrderWorkflowId(orderId)).cancel();
+      } catch (err) {
+        // The order has ended: its report is in this history already or on its way.
+        log.warn('eSIM order could not be cancelled', { orderId, err: String(err) });
+      }
+      await condition(() => reportOf() !== undefined, ORDER_CANCEL_WAIT);
+    }
+    const report = reportOf();
+    return report && !report.ok ? report.failure.simDisposition : 'retired';
+  };
+
   /** Terminating a line still pending on its eSIM order: the order is cancelled (it compensates at the
    * SM-DP+ and reports back), then the line is given up with the SIM where the order left it — back in
    * the pool, or retired when the profile may be on a device. */
   const terminatePendingWithOrder = async (actor: string, orderId: string) => {
     cancellingActivationOrder = true;
     try {
-      if (!activationOrderReport) {
-        try {
-          await getExternalWorkflowHandle(esimOrderWorkflowId(orderId)).cancel();
-        } catch (err) {
-          // The order has ended: its report is in this history already or on its way.
-          log.warn('eSIM order could not be cancelled', { err: String(err) });
-        }
-        await condition(() => activationOrderReport !== undefined, ORDER_CANCEL_WAIT);
-      }
-      const report = activationOrderReport;
-      // A profile the device has (the order completed first) or that may be there (no report) is retired.
-      const simDisposition = report && !report.ok ? report.failure.simDisposition : 'retired';
+      const simDisposition = await cancelOrder(orderId, () => activationOrderReport);
       return await applyTransition('terminate', actor, undefined, { simDisposition });
     } finally {
       cancellingActivationOrder = false;
@@ -197,10 +206,9 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
 
   // What the pending swap's order reported, kept for a terminate that cancels it (the report may come
   // in before the terminate gets its turn), and the order such a terminate is cancelling.
-  type SwapReport = { ok: true } | { ok: false; failure: EsimOrderFailure };
-  let swapOrderReport: { orderId: string; report: SwapReport } | undefined;
+  let swapOrderReport: { orderId: string; report: OrderReport } | undefined;
   let cancellingSwapOrder: string | undefined;
-  const swapReportOf = (orderId: string): SwapReport | undefined => (swapOrderReport?.orderId === orderId ? swapOrderReport.report : undefined);
+  const swapReportOf = (orderId: string): OrderReport | undefined => (swapOrderReport?.orderId === orderId ? swapOrderReport.report : undefined);
 
   /** Terminating a line with an eSIM swap pending: the swap order is cancelled (it compensates at the
    * SM-DP+ and reports back), its SIM goes back to the pool — retired if the profile may be on a
@@ -209,18 +217,7 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
   const cancelPendingSwap = async (swap: NonNullable<SubscriberSnapshot['pendingSimSwap']>, actor: string) => {
     cancellingSwapOrder = swap.orderId;
     try {
-      if (!swapReportOf(swap.orderId)) {
-        try {
-          await getExternalWorkflowHandle(esimOrderWorkflowId(swap.orderId)).cancel();
-        } catch (err) {
-          // The order has ended: its report is on its way.
-          log.warn('eSIM swap order could not be cancelled', { err: String(err) });
-        }
-        await condition(() => swapReportOf(swap.orderId) !== undefined, ORDER_CANCEL_WAIT);
-      }
-      const report = swapReportOf(swap.orderId);
-      // A profile the device has (the order completed first) or that may be there (no report) is retired.
-      const disposition = report && !report.ok ? report.failure.simDisposition : 'retired';
+      const disposition = await cancelOrder(swap.orderId, () => swapReportOf(swap.orderId));
       await billingRecord.releaseReservedSim({ simId: swap.simId, holder: swap.holder, disposition });
       const state = snapshot.state as SubscriberState;
       snapshot.pendingSimSwap = undefined;

@@ -7,14 +7,15 @@
  *     statement inserts one `recurring_charges` row per (subscription, period) — the unique index
  *     makes a rerun insert nothing — and advances the subscription to that period.
  *  2. money — the wallet debits, one set-based transaction per batch under the charging engine's
- *     lock order (domain/ledger/recurring-debits.repository.ts); `recordChargeOutcomes` writes the
- *     results back in one statement.
+ *     lock order (domain/ledger/recurring-debits.repository.ts).
  *  3. `grantAllowances`   — the renewed allowance buckets (rollover carried from the bucket that ends
  *     as the new one starts; bonus allowances from offers) as new ledger accounts, buckets, one
  *     journal entry per unit and the postings, in one statement. New bucket rows do not race the
  *     hot path (no charging batch holds a lock on a row that does not exist yet), which is why
  *     `grantBucket` may write them directly too; this is its set-based form.
- *  4. `invoiceCharges`    — postpaid and hybrid fees as lines of the payer's open invoice.
+ *  4. `invoiceCharges`    — postpaid and hybrid fees as lines of the payer's open invoice, in one
+ *     transaction with `recordChargeOutcomes`, which writes every charge's outcome in one statement
+ *     (the only update of a charge row after its insert).
  */
 import type { Knex } from 'knex';
 import type { PoolClient } from 'pg';
@@ -270,38 +271,36 @@ export async function invoiceCharges(c: PoolClient, chargeIds: string[]): Promis
   if (chargeIds.length === 0) return 0;
   // The caller passes paid (or waived) charges: their outcome is written after this step.
   const due = `rc.id = ANY($1::bigint[]) AND rc.payment_type IN ('postpaid', 'hybrid') AND NOT rc.allowances_granted`;
-  {
-    await c.query(
-      `INSERT INTO invoices (billing_account_id, period_start, period_end, currency)
-       SELECT DISTINCT ON (rc.payer_account_id) rc.payer_account_id, date_trunc('month', rc.cycle_date)::date,
-              (date_trunc('month', rc.cycle_date) + interval '1 month')::date, rc.currency
-         FROM recurring_charges rc WHERE ${due}
-        ORDER BY rc.payer_account_id
-       ON CONFLICT (billing_account_id) WHERE status = 'open' DO NOTHING`,
-      [chargeIds],
-    );
-    const res = await c.query(
-      `WITH ch AS MATERIALIZED (
-         SELECT rc.*, p.name AS plan_name, s.msisdn, i.id AS invoice_id FROM recurring_charges rc
-           JOIN plans p ON p.id = rc.plan_id JOIN subscribers s ON s.id = rc.subscriber_id
-           JOIN invoices i ON i.billing_account_id = rc.payer_account_id AND i.status = 'open'
-          WHERE ${due}),
-       lines AS (
-         INSERT INTO invoice_lines (invoice_id, kind, subscriber_id, description, amount_minor, source_ref)
-         SELECT ch.invoice_id, 'recurring_fee', ch.subscriber_id,
-                ch.plan_name || ' for ' || ch.msisdn || ', ' || to_char(ch.period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' to ' || to_char(ch.period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
-                ch.fee_minor, 'recurring-charge:' || ch.id
-           FROM ch WHERE ch.fee_minor > 0
-         UNION ALL
-         SELECT ch.invoice_id, 'discount', ch.subscriber_id, 'Promotion on ' || ch.plan_name || ' for ' || ch.msisdn, -ch.discount_minor, 'recurring-discount:' || ch.id
-           FROM ch WHERE ch.discount_minor > 0
-         ON CONFLICT (invoice_id, source_ref) DO NOTHING
-         RETURNING 1)
-       SELECT count(*)::int AS n FROM lines`,
-      [chargeIds],
-    );
-    return Number(res.rows[0].n);
-  }
+  await c.query(
+    `INSERT INTO invoices (billing_account_id, period_start, period_end, currency)
+     SELECT DISTINCT ON (rc.payer_account_id) rc.payer_account_id, date_trunc('month', rc.cycle_date)::date,
+            (date_trunc('month', rc.cycle_date) + interval '1 month')::date, rc.currency
+       FROM recurring_charges rc WHERE ${due}
+      ORDER BY rc.payer_account_id
+     ON CONFLICT (billing_account_id) WHERE status = 'open' DO NOTHING`,
+    [chargeIds],
+  );
+  const res = await c.query(
+    `WITH ch AS MATERIALIZED (
+       SELECT rc.*, p.name AS plan_name, s.msisdn, i.id AS invoice_id FROM recurring_charges rc
+         JOIN plans p ON p.id = rc.plan_id JOIN subscribers s ON s.id = rc.subscriber_id
+         JOIN invoices i ON i.billing_account_id = rc.payer_account_id AND i.status = 'open'
+        WHERE ${due}),
+     lines AS (
+       INSERT INTO invoice_lines (invoice_id, kind, subscriber_id, description, amount_minor, source_ref)
+       SELECT ch.invoice_id, 'recurring_fee', ch.subscriber_id,
+              ch.plan_name || ' for ' || ch.msisdn || ', ' || to_char(ch.period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' to ' || to_char(ch.period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+              ch.fee_minor, 'recurring-charge:' || ch.id
+         FROM ch WHERE ch.fee_minor > 0
+       UNION ALL
+       SELECT ch.invoice_id, 'discount', ch.subscriber_id, 'Promotion on ' || ch.plan_name || ' for ' || ch.msisdn, -ch.discount_minor, 'recurring-discount:' || ch.id
+         FROM ch WHERE ch.discount_minor > 0
+       ON CONFLICT (invoice_id, source_ref) DO NOTHING
+       RETURNING 1)
+     SELECT count(*)::int AS n FROM lines`,
+    [chargeIds],
+  );
+  return Number(res.rows[0].n);
 }
 
 export interface OpenCharge {

@@ -17,8 +17,9 @@
  * The locked way, one transaction, two statements:
  *  1. lock: the payer wallets, `ORDER BY ledger_account_id FOR UPDATE` — the last step of the
  *     engine's lock order (sessions → buckets → wallets, by ledger account id). Taking only wallets,
- *     in that order, can wait on an engine batch but never close a cycle with one. The same
- *     statement creates a missing `revenue:<currency>` account.
+ *     in that order, can wait on an engine batch but never close a cycle with one. Then a missing
+ *     `revenue:<currency>` account of their currencies is created (`REVENUE_SQL`, as the lock-free
+ *     attempt does for the currencies its caller names).
  *  2. write: with a fresh snapshot (so it sees whatever committed before the locks were granted,
  *     and nothing can change the locked wallets any more):
  *     - debits whose key already has a journal entry are `charged` with that entry (a rerun, or an
@@ -77,17 +78,11 @@ WITH locked AS MATERIALIZED (
     FROM wallets w
    WHERE w.billing_account_id = ANY($1::uuid[])
    ORDER BY w.ledger_account_id
-     FOR UPDATE),
-revenue AS (
-  -- One index lookup per currency (as a subquery, so the plan never hashes all ledger accounts).
-  INSERT INTO ledger_accounts (code, kind, unit)
-  SELECT 'revenue:' || c.currency, 'revenue', c.currency FROM (SELECT DISTINCT currency FROM locked) c
-   WHERE (SELECT a.id FROM ledger_accounts a WHERE a.code = 'revenue:' || c.currency) IS NULL
-  ON CONFLICT (code) DO NOTHING
-  RETURNING 1)
-SELECT (SELECT coalesce(array_agg(ledger_account_id::text), '{}') FROM locked) AS wallets, (SELECT count(*) FROM revenue)::int AS created`;
+     FOR UPDATE)
+SELECT coalesce(array_agg(ledger_account_id::text), '{}') AS wallets, coalesce(array_agg(DISTINCT currency), '{}') AS currencies FROM locked`;
 
-/** The optimistic path's only preparation: the revenue accounts of the batch's currencies. */
+/** The `revenue:<currency>` accounts the write credits, created when missing (one index lookup per
+ * currency, as a subquery, so the plan never hashes all ledger accounts). */
 export const REVENUE_SQL = `
 INSERT INTO ledger_accounts (code, kind, unit)
 SELECT 'revenue:' || c, 'revenue', c FROM unnest($1::text[]) c
@@ -100,13 +95,19 @@ WITH xs AS MATERIALIZED (
   -- always "100 rows", and the joins between the CTEs below then became nested loops: 25 M rows
   -- compared for a batch of 5,000).
   SELECT x.* FROM unnest($1::int[], $5::text[], $6::text[], $7::uuid[], $8::bigint[], $9::jsonb[]) x(i, k, src, acct, amt, details)),
+payer AS MATERIALIZED (
+  -- The payers' wallets: those locked ($4), or (lock-free attempt, $4 null) every wallet of the accounts.
+  SELECT w.ledger_account_id, w.billing_account_id, btrim(w.currency) AS currency,
+         w.balance_micros, w.reserved_micros, w.credit_limit_micros
+    FROM wallets w
+   WHERE w.billing_account_id IN (SELECT acct FROM xs) AND ($4::bigint[] IS NULL OR w.ledger_account_id = ANY($4::bigint[]))),
 prior AS MATERIALIZED (
   SELECT e.idempotency_key, e.id FROM journal_entries e WHERE e.idempotency_key IN (SELECT k FROM xs)),
 todo AS (
-  SELECT x.i, x.k, x.src, x.acct, x.amt, x.details, w.ledger_account_id AS wallet, btrim(w.currency) AS currency,
+  SELECT x.i, x.k, x.src, x.acct, x.amt, x.details, w.ledger_account_id AS wallet, w.currency,
          w.balance_micros AS balance, w.reserved_micros AS reserved, w.credit_limit_micros AS credit_limit,
          sum(x.amt) OVER (PARTITION BY w.ledger_account_id ORDER BY x.i) AS running
-    FROM xs x JOIN wallets w ON w.billing_account_id = x.acct AND ($4::bigint[] IS NULL OR w.ledger_account_id = ANY($4::bigint[]))
+    FROM xs x JOIN payer w ON w.billing_account_id = x.acct
    WHERE NOT EXISTS (SELECT 1 FROM prior p WHERE p.idempotency_key = x.k)),
 paid AS MATERIALIZED (
   SELECT t.*, t.balance - (t.running - t.amt) AS before, t.balance - t.running AS after
@@ -159,7 +160,7 @@ SELECT
      LEFT JOIN prior pr ON pr.idempotency_key = x.k
      LEFT JOIN done d ON d.k = x.k
      LEFT JOIN paid pd ON pd.k = x.k
-     LEFT JOIN wallets w ON w.billing_account_id = x.acct AND w.ledger_account_id = ANY($4::bigint[])) AS results,
+     LEFT JOIN payer w ON w.billing_account_id = x.acct) AS results,
   (SELECT count(*) FROM po)::int AS postings,
   (SELECT count(*) FROM wu)::int AS wallets,
   (SELECT count(DISTINCT wallet) FROM done)::int AS wallets_due,
@@ -198,7 +199,8 @@ export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], 
   });
   if (optimistic) return optimistic;
   return pgTransaction(db, async (c) => {
-    const locked = (await c.query(LOCK_SQL, [accounts])).rows[0] as { wallets: string[] };
+    const locked = (await c.query(LOCK_SQL, [accounts])).rows[0] as { wallets: string[]; currencies: string[] };
+    await c.query(REVENUE_SQL, [locked.currencies]);
     // Only the wallets locked above are debited (one opened meanwhile for an account without a wallet is not).
     return resultsOf(c, (await write(c, locked.wallets)).results);
   });
