@@ -3,9 +3,11 @@
  * subscriptions (arrays as parameters, `unnest` on the server), never a statement per subscriber:
  *
  *  1. `claimDueCharges`   — picks the next batch of active subscriptions due on or before the cycle
- *     date (keyset on (next_charge_on, id)), prices the new period (fee, promotions) and in the same
- *     statement inserts one `recurring_charges` row per (subscription, period) — the unique index
- *     makes a rerun insert nothing — and advances the subscription to that period.
+ *     date (keyset on id: no index on the due date, so that advancing a subscription is a HOT
+ *     update — see migration …100100), prices the new period (fee, promotions) and in the same
+ *     statement inserts one `recurring_charges` row per (subscription, period) and advances the
+ *     subscription to that period. The subscription's row lock serializes claims of one subscription,
+ *     and the unique index on (subscription, period) backs it.
  *  2. money — the wallet debits, one set-based transaction per batch under the charging engine's
  *     lock order (domain/ledger/recurring-debits.repository.ts).
  *  3. `grantAllowances`   — the renewed allowance buckets (rollover carried from the bucket that ends
@@ -50,10 +52,9 @@ WITH due AS MATERIALIZED (
     JOIN subscribers sb ON sb.id = s.subscriber_id
     JOIN billing_accounts a ON a.id = sb.billing_account_id
     JOIN plans p ON p.id = s.plan_id
-   WHERE s.state = 'active' AND s.next_charge_on <= $1::date AND (s.next_charge_on, s.id) > ($2::date, $3::uuid)
-     AND s.id BETWEEN $5::uuid AND $6::uuid
-   ORDER BY s.next_charge_on, s.id
-   LIMIT $4
+   WHERE s.state = 'active' AND s.next_charge_on <= $1::date AND s.id > $2::uuid AND s.id BETWEEN $4::uuid AND $5::uuid
+   ORDER BY s.id
+   LIMIT $3
    FOR UPDATE OF s),
 idx AS (
   SELECT d.*,
@@ -111,27 +112,31 @@ adv AS (
          state = CASE WHEN r.lapse THEN 'ended' ELSE s.state END,
          ended_at = CASE WHEN r.lapse THEN r.period_start ELSE s.ended_at END
     FROM rows r WHERE s.id = r.id
-  RETURNING s.id)
+  RETURNING s.id, s.next_charge_on, s.state)
 SELECT
   (SELECT coalesce(json_agg(json_build_array(id::text, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type,
           currency, fee_minor::text, discount_minor::text, status, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))), '[]') FROM ins) AS charges,
   (SELECT count(*) FROM due)::int AS scanned,
-  (SELECT count(*) FROM adv)::int AS advanced,
-  (SELECT json_build_array(to_char(next_charge_on, 'YYYY-MM-DD'), id) FROM due ORDER BY next_charge_on DESC, id DESC LIMIT 1) AS last`;
+  (SELECT count(*) FROM adv WHERE adv.state = 'active' AND adv.next_charge_on <= $1::date)::int AS behind,
+  (SELECT json_build_array(to_char(next_charge_on, 'YYYY-MM-DD'), id) FROM due ORDER BY id DESC LIMIT 1) AS last`;
 
 export interface ClaimResult {
   charges: ClaimedCharge[];
   scanned: number;
+  /** Subscriptions advanced by this claim that are still due on the cycle date (more than one period
+   * behind): the caller claims again from the same cursor to renew their next period. */
+  behind: number;
   cursor: DueCursor | null;
 }
 
 /** Step 1: one statement claims, prices and records a batch of due subscriptions. */
 export async function claimDueCharges(db: Knex, input: { cycleDate: string; after: DueCursor; limit: number; lane?: DueLane }): Promise<ClaimResult> {
   const lane = input.lane ?? ALL_SUBSCRIPTIONS;
-  const res = await pgQuery(db, CLAIM_SQL, [input.cycleDate, input.after.date, input.after.id, input.limit, lane.fromId, lane.toId]);
-  const row = res.rows[0] as { charges: unknown[][]; scanned: number; last: [string, string] | null };
+  const res = await pgQuery(db, CLAIM_SQL, [input.cycleDate, input.after.id, input.limit, lane.fromId, lane.toId]);
+  const row = res.rows[0] as { charges: unknown[][]; scanned: number; behind: number; last: [string, string] | null };
   return {
     scanned: row.scanned,
+    behind: row.behind,
     cursor: row.last ? { date: row.last[0], id: row.last[1] } : null,
     charges: row.charges.map((r) => {
       const fee = BigInt(r[7] as string);

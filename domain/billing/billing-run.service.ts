@@ -52,10 +52,31 @@ export function addDays(isoDate: string, days: number): string {
   return d.toISOString().slice(0, 10);
 }
 
+/** Claims a subscription more than one period behind gets within one batch (a run after days without
+ * one): each claim renews one period; the rest wait for the next day's run. */
+export const MAX_CATCH_UP_CLAIMS = 24;
+
 export async function runBillingBatch(
   deps: BillingDeps,
   input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane },
 ): Promise<BillingBatchOutcome> {
+  let total: BillingBatchOutcome | undefined;
+  // The keyset is on id alone, so a subscription still due after its renewal (more than one period
+  // behind) lies behind the cursor: claim again from the same start until none is (a claim from there
+  // also goes on past the previous batch, so the result's cursor is the last claim's).
+  for (let claims = 1; ; claims++) {
+    const { behind, ...r } = await renewBatch(deps, input);
+    total = total ? { ...r, claimed: total.claimed + r.claimed, charged: total.charged + r.charged, waived: total.waived + r.waived,
+      lapsed: total.lapsed + r.lapsed, insufficient: total.insufficient + r.insufficient,
+      insufficientSubscriberIds: [...new Set([...total.insufficientSubscriberIds, ...r.insufficientSubscriberIds])] } : r;
+    if (behind === 0 || claims >= MAX_CATCH_UP_CLAIMS) return total;
+  }
+}
+
+async function renewBatch(
+  deps: BillingDeps,
+  input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane },
+): Promise<BillingBatchOutcome & { behind: number }> {
   const timer = deps.onPhase ? phaseTimer(deps.onPhase) : undefined;
   const claim = await claimDueCharges(deps.db, { cycleDate: input.cycleDate, after: input.after, limit: input.limit, lane: input.lane });
   const toCollect: OpenCharge[] = claim.charges
@@ -71,6 +92,7 @@ export async function runBillingBatch(
   return {
     cursor: claim.cursor,
     scanned: claim.scanned,
+    behind: claim.behind,
     claimed: claim.charges.length,
     charged: outcomes.length - insufficient.length,
     waived: waivedIds.length,

@@ -203,4 +203,28 @@ describe('billing run over 13 monthly cycles', () => {
     expect(await walletMinor(account)).toBe(100_000n - 11n * 500n);
     expect((await verifyBalances(t.db)).problems).toEqual([]);
   });
+  it('catches up a line several periods behind in one run, one charge per period', async () => {
+    const planId = await plan('behind', 'prepaid', 700, [{ service: 'sms', units: 20n }]);
+    const account = await seedAccount(t.db, { paymentType: 'prepaid' });
+    await topUp(account, 100_000n);
+    // Due since 15 February; the run of 15 May renews February, March, April and May.
+    const lines = [];
+    for (let i = 0; i < 3; i++) lines.push(await line(planId, account));
+    const cycleDate = '2026-05-15';
+    const start = (suffix: string) => w.client.workflow.start('billingRunWorkflow', {
+      workflowId: `billing-run:${cycleDate}:${suffix}`, taskQueue: w.taskQueue, args: [{ cycleDate, batchSize: 2, graceDays: 3, lanes: 2 }],
+    });
+    await (await start('behind')).result();
+    for (const l of lines) {
+      const rows = await charges(l.subscriptionId);
+      expect(rows.map((r) => [r.status, new Date(r.period_start).toISOString().slice(0, 10)])).toEqual([
+        ['charged', '2026-02-15'], ['charged', '2026-03-15'], ['charged', '2026-04-15'], ['charged', '2026-05-15'],
+      ]);
+      expect((await t.db.raw(`SELECT next_charge_on::text AS d FROM subscriptions WHERE id = ?`, [l.subscriptionId])).rows[0].d).toBe('2026-06-15');
+    }
+    const rerun = (await (await start('behind-again')).result()) as BillingRunTotals;
+    expect(rerun).toMatchObject({ claimed: 0, charged: 0 });
+    expect(await walletMinor(account)).toBe(100_000n - 12n * 700n);
+    expect((await verifyBalances(t.db)).problems).toEqual([]);
+  });
 });
