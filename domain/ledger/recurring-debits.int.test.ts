@@ -121,6 +121,24 @@ describe('set-based recurring debits (real PostgreSQL)', () => {
     expect(await entryCount()).toBe(before + 2); // the top-up and one debit
   });
 
+  test('two attempts at the same batch at once (a retried activity while the first still runs) charge each debit once', async () => {
+    const accounts = [];
+    for (let i = 0; i < 3; i++) {
+      const a = await seedAccount(t.db, { paymentType: 'prepaid' });
+      await fundWallet(t.db, a, 100n * EUR);
+      accounts.push(a);
+    }
+    const batch = Array.from({ length: 12 }, (_x, i) => ({ ...debit(accounts[i % 3], BigInt(i + 1) * EUR), currency: 'EUR' }));
+    const before = await entryCount();
+    const [a, b] = await Promise.all([debitRecurringCharges(t.db, batch, options()), debitRecurringCharges(t.db, batch, options())]);
+    expect(statuses(a)).toEqual(batch.map(() => 'charged'));
+    expect(statuses(b)).toEqual(batch.map(() => 'charged'));
+    const ids = (rs: RecurringDebitResult[]) => rs.map((r) => (r.status === 'charged' ? r.journalEntryId : null));
+    expect(ids(b)).toEqual(ids(a));
+    expect(await entryCount()).toBe(before + 12);
+    expect((await walletOf(accounts[0])).balance).toBe(100n * EUR - (1n + 4n + 7n + 10n) * EUR);
+  });
+
   test('raises wallet_low exactly as the engine does when a debit crosses the low mark', async () => {
     const mark = engine.policy.lowWalletThresholdMicros; // 2.00
     const setBased = await seedAccount(t.db, { paymentType: 'prepaid' });

@@ -29,19 +29,23 @@
  *       wallets' CHECK. The first debit that does not fit is `insufficient`, and so is every later
  *       one on that wallet in the batch even if it is smaller (conservative: a batch never skips an
  *       older charge to pay a newer one);
- *     - one journal entry per paid debit (`recurring_charge`, `ON CONFLICT (idempotency_key) DO
- *       NOTHING`), its two postings (wallet −amount, revenue:<currency> +amount, as `debitWallet`),
- *       the wallet moved by the sum of the entries actually inserted (the insert's RETURNING drives
- *       postings, balance update and events), and a `wallet_low` event when a debit takes the
+ *     - one journal entry per paid debit (`recurring_charge`), its two postings (wallet −amount,
+ *       revenue:<currency> +amount, as `debitWallet`), the wallet moved by the sum of the entries
+ *       (the insert's RETURNING drives postings, balance update and events), and a `wallet_low`
+ *       event when a debit takes the
  *       balance from ≥ the low mark to below it — the engine's rule (`thresholdEvents` in
  *       charging-decision.ts) with the engine's own mark (`engine.policy.lowWalletThresholdMicros`,
  *       passed in), same payload, no subscriber, linked to the entry.
  *     Entry details match the engine's wallet entries: kind, amountMicros (signed), currency, the
  *     caller's details, and the wallet's balance before and after.
  *
- * A key inserted by someone else between the snapshot and the insert (only a writer that debits
- * without the wallet lock could do that) is skipped by ON CONFLICT, costs nothing, and is returned
- * as charged with that entry; the later entries' "before/after" details would then be off by it.
+ * A key inserted by someone else between the snapshot and the insert (another attempt at the same
+ * batch, e.g. an activity retried while the first still runs) fails the statement on the unique
+ * index, which is the idempotency guard: the lock-free attempt then goes the locked way, whose fresh
+ * snapshot finds the entry as prior; under the lock (where only a writer that debits without the
+ * wallet lock could race it) the error reaches the caller, whose retry finds it. The entries are
+ * inserted without ON CONFLICT on purpose: a speculative insert costs a WAL record and an index probe
+ * more per entry, on every recurring fee.
  */
 import type { Knex } from 'knex';
 import type { PoolClient } from 'pg';
@@ -121,7 +125,6 @@ je AS (
            'balances', jsonb_build_object(p.wallet::text, jsonb_build_object('kind', 'wallet', 'before', p.before::text, 'after', p.after::text))),
          now(), now()
     FROM paid p ORDER BY p.i
-  ON CONFLICT (idempotency_key) DO NOTHING
   RETURNING id, idempotency_key),
 done AS MATERIALIZED (
   SELECT je.id, p.* FROM je JOIN paid p ON p.k = je.idempotency_key),
@@ -153,7 +156,7 @@ ev AS (
   RETURNING 1)
 SELECT
   (SELECT coalesce(json_agg(json_build_array(x.i,
-            CASE WHEN pr.id IS NOT NULL THEN 'prior' WHEN d.id IS NOT NULL THEN 'charged' WHEN pd.k IS NOT NULL THEN 'conflict'
+            CASE WHEN pr.id IS NOT NULL THEN 'prior' WHEN d.id IS NOT NULL THEN 'charged'
                  WHEN w.ledger_account_id IS NULL THEN 'no_wallet' ELSE 'insufficient' END,
             coalesce(pr.id, d.id)::text)), '[]')
      FROM xs x
@@ -191,10 +194,12 @@ export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], 
     if (currencies.length > 0) await c.query(REVENUE_SQL, [currencies]);
     const row = await write(c, null);
     if (row.wallets !== row.wallets_due) throw new StaleWallets();
-    return resultsOf(c, row.results);
+    return resultsOf(row.results);
   }).catch((err: unknown) => {
-    // 23502: a revenue account the hint did not prepare (the posting's account came out null).
-    if (err instanceof StaleWallets || (err as { code?: string }).code === '23502') return null;
+    // 23502: a revenue account the hint did not prepare (the posting's account came out null);
+    // 23505: an entry of this batch committed meanwhile by another attempt (prior, under the lock).
+    const code = (err as { code?: string }).code;
+    if (err instanceof StaleWallets || code === '23502' || code === '23505') return null;
     throw err;
   });
   if (optimistic) return optimistic;
@@ -202,29 +207,17 @@ export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], 
     const locked = (await c.query(LOCK_SQL, [accounts])).rows[0] as { wallets: string[]; currencies: string[] };
     await c.query(REVENUE_SQL, [locked.currencies]);
     // Only the wallets locked above are debited (one opened meanwhile for an account without a wallet is not).
-    return resultsOf(c, (await write(c, locked.wallets)).results);
+    return resultsOf((await write(c, locked.wallets)).results);
   });
 
-  async function resultsOf(c: PoolClient, out: [number, string, string | null][]): Promise<RecurringDebitResult[]> {
+  function resultsOf(out: [number, string, string | null][]): RecurringDebitResult[] {
     const byIndex = new Map(out.map((r) => [r[0], r]));
-    const conflicts = out.filter((r) => r[1] === 'conflict').map((r) => debits[r[0]].key);
-    const raced = new Map<string, string>();
-    if (conflicts.length > 0) {
-      // Inserted by another transaction after this statement's snapshot: visible to a new statement.
-      const found = await c.query(`SELECT idempotency_key, id::text AS id FROM journal_entries WHERE idempotency_key = ANY($1::text[])`, [conflicts]);
-      for (const r of found.rows as { idempotency_key: string; id: string }[]) raced.set(r.idempotency_key, r.id);
-    }
     return debits.map((d, i): RecurringDebitResult => {
       const [, status, id] = byIndex.get(i)!;
       switch (status) {
         case 'charged':
         case 'prior':
           return { key: d.key, status: 'charged', journalEntryId: id!, replayed: status === 'prior' };
-        case 'conflict': {
-          const entry = raced.get(d.key);
-          if (!entry) throw new Error(`recurring debit ${d.key}: conflicting journal entry not found`);
-          return { key: d.key, status: 'charged', journalEntryId: entry, replayed: true };
-        }
         case 'no_wallet':
           return { key: d.key, status: 'insufficient', reason: 'no_wallet' };
         default:
