@@ -102,7 +102,10 @@ ins AS (
          $1::date, r.period_start, r.period_end, r.currency, r.fee, r.discount,
          CASE WHEN r.lapse THEN 'lapsed' WHEN r.fee - r.discount = 0 THEN 'waived' ELSE 'pending' END
     FROM rows r
-  ON CONFLICT (subscription_id, period_start) DO NOTHING
+   -- Not ON CONFLICT (a speculative insert costs a WAL record and an index probe more per row): the
+   -- subscription's row lock, taken above, serializes every claim of it, and the unique index stays the
+   -- backstop (a row it refuses fails the batch, and its activity retries).
+   WHERE NOT EXISTS (SELECT 1 FROM recurring_charges x WHERE x.subscription_id = r.id AND x.period_start = r.period_start)
   RETURNING id, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type, currency, fee_minor, discount_minor,
             status, period_start),
 adv AS (
