@@ -325,6 +325,33 @@ const toOpen = (r: Record<string, string>): OpenCharge => ({
   amountMinor: BigInt(r.amount_minor), status: r.status as OpenCharge['status'],
 });
 
+/** How far back `strandedCharges` looks: a crashed day's run is rerun, or recovered by the runs of
+ * the following days' first batches, well within a month. */
+export const STRANDED_LOOKBACK_DAYS = 35;
+
+/** Charges a batch claimed but did not finish (the process died between the claim, which commits
+ * the charge rows and advances the subscriptions, and the outcomes): `pending` ones, and waived ones
+ * whose allowances were not granted. A retried batch no longer finds those subscriptions due, so it
+ * looks for them here first, over the lane from its cursor on (the subscriptions by id, their
+ * charges through the (subscription, period) index), for cycle dates within the lookback. */
+export async function strandedCharges(
+  db: Knex, input: { cycleDate: string; after: DueCursor; lane?: DueLane },
+): Promise<{ pending: OpenCharge[]; waivedIds: string[] }> {
+  const lane = input.lane ?? ALL_SUBSCRIPTIONS;
+  const res = await pgQuery(db,
+    `SELECT rc.id, rc.subscriber_id, rc.payer_account_id, rc.currency, rc.amount_minor, rc.status
+       FROM subscriptions s
+       JOIN recurring_charges rc ON rc.subscription_id = s.id
+      WHERE s.id > $2::uuid AND s.id BETWEEN $3::uuid AND $4::uuid
+        AND rc.cycle_date <= $1::date AND rc.cycle_date > $1::date - $5::int
+        AND (rc.status = 'pending' OR (rc.status = 'waived' AND NOT rc.allowances_granted))
+      ORDER BY rc.id`,
+    [input.cycleDate, input.after.id, lane.fromId, lane.toId, STRANDED_LOOKBACK_DAYS],
+  );
+  const rows = res.rows as Record<string, string>[];
+  return { pending: rows.filter((r) => r.status === 'pending').map(toOpen), waivedIds: rows.filter((r) => r.status === 'waived').map((r) => String(r.id)) };
+}
+
 /** Charges still to collect whose grace ended on or before the date (a batch, keyset on id). */
 export async function graceExpiredCharges(db: Knex, input: { cycleDate: string; afterId: string; limit: number }): Promise<OpenCharge[]> {
   const rows = await db('recurring_charges')

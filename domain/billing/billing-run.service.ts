@@ -15,13 +15,14 @@ import { pgTransaction } from '../shared/pg-connection';
 import {
   claimDueCharges,
   grantAllowances,
+  strandedCharges,
   invoiceCharges,
   recordChargeOutcomes,
   type ChargeOutcome,
   type DueCursor,
   type OpenCharge,
 } from './billing-run.repository';
-import type { BillingBatchResult, DueLane } from './billing-run.types';
+import { FIRST_CURSOR, type BillingBatchResult, type DueLane } from './billing-run.types';
 
 export interface BillingBatchOutcome extends BillingBatchResult {
   /** Subscribers whose charge could not be collected this time (grace starts). */
@@ -58,9 +59,11 @@ export const MAX_CATCH_UP_CLAIMS = 24;
 
 export async function runBillingBatch(
   deps: BillingDeps,
-  input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane },
+  input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane; recover?: boolean },
 ): Promise<BillingBatchOutcome> {
-  let total: BillingBatchOutcome | undefined;
+  // A lane's first batch (a run, or a rerun of a run that failed) and every retried batch first
+  // finish what a crashed attempt claimed (`strandedCharges`); the other batches skip the scan.
+  let total: BillingBatchOutcome | undefined = input.recover || input.after.id === FIRST_CURSOR.id ? await finishStranded(deps, input) : undefined;
   // The keyset is on id alone, so a subscription still due after its renewal (more than one period
   // behind) lies behind the cursor: claim again from the same start until none is (a claim from there
   // also goes on past the previous batch, so the result's cursor is the last claim's).
@@ -71,6 +74,21 @@ export async function runBillingBatch(
       insufficientSubscriberIds: [...new Set([...total.insufficientSubscriberIds, ...r.insufficientSubscriberIds])] } : r;
     if (behind === 0 || claims >= MAX_CATCH_UP_CLAIMS) return total;
   }
+}
+
+async function finishStranded(deps: BillingDeps, input: { cycleDate: string; after: DueCursor; graceDays: number; lane?: DueLane }): Promise<BillingBatchOutcome | undefined> {
+  const stranded = await strandedCharges(deps.db, input);
+  if (stranded.pending.length === 0 && stranded.waivedIds.length === 0) return undefined;
+  // Oldest first, as a batch pays them; a charge debited before the crash comes back charged with
+  // its entry, and the buckets and invoice lines are keyed, so nothing is charged or granted twice.
+  const outcomes = await collect(deps, stranded.pending);
+  await fulfil(deps, outcomes, { waivedIds: stranded.waivedIds, graceUntil: addDays(input.cycleDate, input.graceDays) });
+  const insufficient = outcomes.filter((o) => o.status === 'insufficient');
+  const bySubscriber = new Map(stranded.pending.map((c) => [c.id, c.subscriberId]));
+  return {
+    cursor: input.after, scanned: 0, claimed: stranded.pending.length + stranded.waivedIds.length, charged: outcomes.length - insufficient.length, waived: stranded.waivedIds.length, lapsed: 0,
+    insufficient: insufficient.length, insufficientSubscriberIds: [...new Set(insufficient.map((o) => bySubscriber.get(o.id)!))],
+  };
 }
 
 async function renewBatch(

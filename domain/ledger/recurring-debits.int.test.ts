@@ -122,7 +122,7 @@ describe('set-based recurring debits (real PostgreSQL)', () => {
   });
 
   test('two attempts at the same batch at once (a retried activity while the first still runs) charge each debit once', async () => {
-    const accounts = [];
+    const accounts: string[] = [];
     for (let i = 0; i < 3; i++) {
       const a = await seedAccount(t.db, { paymentType: 'prepaid' });
       await fundWallet(t.db, a, 100n * EUR);

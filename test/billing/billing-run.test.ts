@@ -18,6 +18,8 @@ import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
 import type { BillingRunTotals } from '../../domain/billing/billing-run.types';
 import { createBillingActivities } from '../../activities/billing.activities';
 import { createLogger } from '../../platform/logger';
+import { claimDueCharges } from '../../domain/billing/billing-run.repository';
+import { FIRST_CURSOR } from '../../domain/billing/billing-run.types';
 
 jest.setTimeout(240_000);
 
@@ -225,6 +227,31 @@ describe('billing run over 13 monthly cycles', () => {
     const rerun = (await (await start('behind-again')).result()) as BillingRunTotals;
     expect(rerun).toMatchObject({ claimed: 0, charged: 0 });
     expect(await walletMinor(account)).toBe(100_000n - 12n * 700n);
+    expect((await verifyBalances(t.db)).problems).toEqual([]);
+  });
+  it('finishes the charges of a batch that died after its claim committed (no debit, no allowances yet)', async () => {
+    const planId = await plan('stranded', 'prepaid', 900, [{ service: 'sms', units: 30n }]);
+    const trial = await offer(planId, 'free_trial', 2, { convert: true });
+    const account = await seedAccount(t.db, { paymentType: 'prepaid' });
+    await topUp(account, 10_000n);
+    const paying = [await line(planId, account), await line(planId, account)];
+    const free = await line(planId, account, trial);
+    const cycleDate = '2026-02-15';
+    // The claim of a batch commits (charge rows, subscriptions advanced), then the process dies.
+    const claim = await claimDueCharges(t.db, { cycleDate, after: FIRST_CURSOR, limit: 100 });
+    const mine = claim.charges.filter((c) => [...paying, free].some((l) => l.subscriptionId === c.subscriptionId));
+    expect(mine.map((c) => c.status).sort()).toEqual(['pending', 'pending', 'waived']);
+    expect(await walletMinor(account)).toBe(10_000n);
+    // Its subscriptions are no longer due; the run's first batch of each lane finds what was left.
+    const handle = await w.client.workflow.start('billingRunWorkflow', {
+      workflowId: `billing-run:${cycleDate}:stranded`, taskQueue: w.taskQueue, args: [{ cycleDate, batchSize: 2, graceDays: 3 }],
+    });
+    const totals = (await handle.result()) as BillingRunTotals;
+    expect(totals.charged).toBeGreaterThanOrEqual(2);
+    for (const l of paying) expect((await charges(l.subscriptionId)).map((r) => [r.status, r.allowances_granted, Boolean(r.journal_entry_id)])).toEqual([['charged', true, true]]);
+    expect((await charges(free.subscriptionId)).map((r) => [r.status, r.allowances_granted])).toEqual([['waived', true]]);
+    for (const l of [...paying, free]) expect(await t.db('buckets').where({ subscription_id: l.subscriptionId, service: 'sms' })).toHaveLength(1);
+    expect(await walletMinor(account)).toBe(10_000n - 2n * 900n);
     expect((await verifyBalances(t.db)).problems).toEqual([]);
   });
 });
