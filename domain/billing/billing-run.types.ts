@@ -1,9 +1,11 @@
 /** Types and constants of the billing run shared by the workflow (no I/O here: the workflow bundle
  * imports this file), the activities and the repository. */
 export interface DueCursor {
-  /** next_charge_on of the last subscription seen, YYYY-MM-DD. */
+  /** next_charge_on of the last subscription seen, YYYY-MM-DD. Informational: batches walk
+   * subscriptions by id alone (the claim in billing-run.repository.ts); runs carried over with a
+   * cursor keep their shape. */
   date: string;
-  /** Its id. */
+  /** The last subscription seen: the next batch starts after it. */
   id: string;
 }
 
