@@ -380,9 +380,13 @@ export async function markSuspended(db: Knex, chargeIds: string[]): Promise<void
 export async function subscribersWithoutArrears(db: Knex, subscriberIds: string[]): Promise<string[]> {
   if (subscriberIds.length === 0) return [];
   const res = await pgQuery(db,
+    // Through the line's subscriptions and the (subscription, period) index: there is no index on
+    // subscriber_id, and the open-charges index is by payer, which a transfer may have changed —
+    // this way each subscriber reads its own charges, not every open charge.
     `SELECT s.id FROM subscribers s
       WHERE s.id = ANY($1::uuid[]) AND s.state = 'suspended' AND s.suspend_reason = 'non_payment'
-        AND NOT EXISTS (SELECT 1 FROM recurring_charges rc WHERE rc.subscriber_id = s.id AND rc.status IN ('pending', 'insufficient', 'suspended'))`,
+        AND NOT EXISTS (SELECT 1 FROM subscriptions sub JOIN recurring_charges rc ON rc.subscription_id = sub.id
+                         WHERE sub.subscriber_id = s.id AND rc.status IN ('pending', 'insufficient', 'suspended'))`,
     [subscriberIds],
   );
   return res.rows.map((r: { id: string }) => r.id);
