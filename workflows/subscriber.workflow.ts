@@ -52,6 +52,7 @@ const HISTORY_KEPT = 100;
 const ORDER_CANCEL_WAIT = '5 minutes';
 /** Patch: a terminate cancels a pending eSIM swap's order and gives its SIM back first. */
 const TERMINATE_CANCELS_PENDING_SWAP = 'terminate-cancels-pending-swap';
+const EXCLUSIVE_RECHECKS = 'exclusive-rechecks';
 
 /** An activity's business refusal becomes the update's refusal, with the domain code as its type. */
 function refusalOf(err: unknown): unknown {
@@ -116,9 +117,16 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     if (snapshot.history.length > HISTORY_KEPT) snapshot.history.splice(0, snapshot.history.length - HISTORY_KEPT);
   };
 
-  /** Runs one operation at a time; a refusal from the billing record fails the update cleanly. */
+  /** Runs one operation at a time; a refusal from the billing record fails the update cleanly.
+   * Every waiter whose condition holds wakes in the same activation, and they resume one after
+   * another: each must look again before it takes the line, or all of them would run together, each
+   * starting from the same state (patched: histories from before it replay the old wake-up). */
   const exclusive = async <T>(fn: () => Promise<T>): Promise<T> => {
-    await condition(() => !busy && registered);
+    if (patched(EXCLUSIVE_RECHECKS)) {
+      while (busy || !registered) await condition(() => !busy && registered);
+    } else {
+      await condition(() => !busy && registered);
+    }
     busy = true;
     try {
       return await fn();

@@ -122,6 +122,30 @@ describe('subscriber lifecycle through GraphQL and Temporal (physical SIM)', () 
     expect(late.body.data.subscriberResume.userErrors[0].code).toBe('INVALID_STATE');
   });
 
+  test('updates sent at once run one at a time: each transition starts where the one before it ended', async () => {
+    const account = await seedAccount(s.db);
+    const other = await seedAccount(s.db);
+    const plan = await seedPlanWithFee(s.db, 1000);
+    const [number] = await seedNumbers(s.db, 1);
+    const [iccid] = await seedPhysicalSims(s.db, 1);
+    await fundWallet(s.db, account, 100_000_000n);
+    const act = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'physical', iccid, msisdn: number, idempotencyKey: 'lifecycle-queue-1' } });
+    const line = act.body.data.subscriberActivate.subscriber;
+    expect((await s.api.gql('support', SUSPEND, { input: { subscriberId: line.id, reason: 'lost_sim' } })).body.data.subscriberSuspend.userErrors).toEqual([]);
+
+    // Three changes at once, each valid from "suspended": run together, all three would start from it.
+    await Promise.all([
+      s.api.gql('integrator', TRANSFER, { input: { subscriberId: line.id, billingAccountId: other } }),
+      s.api.gql('support', RESUME, { input: { subscriberId: line.id } }),
+      s.api.gql('integrator', TERMINATE, { input: { subscriberId: line.id } }),
+    ]);
+    const snap = await s.temporal.client.workflow.getHandle(subscriberWorkflowId(line.id)).query(subscriberSnapshotQuery);
+    const steps = snap.history.filter((h) => h.from !== null);
+    for (let i = 1; i < steps.length; i++) expect([steps[i].action, steps[i].from]).toEqual([steps[i].action, steps[i - 1].to]);
+    expect(steps.map((h) => h.action)).toContain('terminate');
+    expect((await s.db('subscribers').where({ id: line.id }).first()).state).toBe(snap.state);
+  });
+
   test('a plan change the wallet cannot pay is refused and changes nothing', async () => {
     const account = await seedAccount(s.db);
     const cheap = await seedPlanWithFee(s.db, 100);

@@ -10,6 +10,9 @@
  *   recorded before the patch `terminate-cancels-pending-swap` (the terminate left the swap order
  *   running); `subscriber-esim-swap-terminated.json` and `esim-order-swap-cancelled.json` are the
  *   patched path (the terminate cancels the swap order and gives its SIM back first).
+ * - `subscriber-physical-full-lifecycle-v1.json`: recorded before the patch `exclusive-rechecks`
+ *   (operations woken together looked again before taking the line); the file without `-v1` carries
+ *   its marker.
  */
 import fs from 'node:fs';
 import path from 'node:path';
