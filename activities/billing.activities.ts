@@ -84,7 +84,7 @@ export function createBillingActivities(deps: BillingActivityDeps) {
     /** One batch of one lane (no lane: the whole id space, as runs before lanes). */
     async billingRunBatch(input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane }): Promise<BillingBatchResult> {
       // A retry may follow an attempt that died after its claim committed: finish that one first.
-      const r = await runBillingBatch(billing(), { ...input, recover: Context.current().info.attempt > 1 });
+      const r = await runBillingBatch(billing(), { ...input, retried: Context.current().info.attempt > 1 });
       if (r.insufficientSubscriberIds.length > 0) {
         await publishEvents(deps.db, r.insufficientSubscriberIds.map((subscriberId) => ({
           key: `suspension-warning:${subscriberId}:${input.cycleDate}`, type: 'suspension_warning' as const, subscriberId,

@@ -52,6 +52,7 @@ const HISTORY_KEPT = 100;
 const ORDER_CANCEL_WAIT = '5 minutes';
 /** Patch: a terminate cancels a pending eSIM swap's order and gives its SIM back first. */
 const TERMINATE_CANCELS_PENDING_SWAP = 'terminate-cancels-pending-swap';
+/** Patch: an operation woken from the queue looks again before it takes the line (`exclusive`). */
 const EXCLUSIVE_RECHECKS = 'exclusive-rechecks';
 
 /** An activity's business refusal becomes the update's refusal, with the domain code as its type. */

@@ -337,8 +337,9 @@ export const STRANDED_LOOKBACK_DAYS = 35;
 /** Charges a batch claimed but did not finish (the process died between the claim, which commits
  * the charge rows and advances the subscriptions, and the outcomes): `pending` ones, and waived ones
  * whose allowances were not granted. A retried batch no longer finds those subscriptions due, so it
- * looks for them here first, over the lane from its cursor on (the subscriptions by id, their
- * charges through the (subscription, period) index), for cycle dates within the lookback. */
+ * looks for them here first, over the lane from its cursor on, for cycle dates within the lookback:
+ * read through the open-charges index, whose predicate covers both (migration …100300), so the
+ * scan is of unfinished charges only, not of every charge. */
 export async function strandedCharges(
   db: Knex, input: { cycleDate: string; after: DueCursor; lane?: DueLane },
 ): Promise<{ pending: OpenCharge[]; waivedIds: string[] }> {

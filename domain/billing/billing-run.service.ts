@@ -53,70 +53,75 @@ export function addDays(isoDate: string, days: number): string {
   return d.toISOString().slice(0, 10);
 }
 
-/** Claims a subscription more than one period behind gets within one batch (a run after days without
- * one): each claim renews one period; the rest wait for the next day's run. */
+/** At most this many claims per batch: each renews one period of the subscriptions still behind
+ * (a run after days without one); any further periods wait for the next day's run. */
 export const MAX_CATCH_UP_CLAIMS = 24;
 
-export async function runBillingBatch(
-  deps: BillingDeps,
-  input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane; recover?: boolean },
-): Promise<BillingBatchOutcome> {
+type BatchInput = { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane };
+
+export async function runBillingBatch(deps: BillingDeps, input: BatchInput & { retried?: boolean }): Promise<BillingBatchOutcome> {
   // A lane's first batch (a run, or a rerun of a run that failed) and every retried batch first
   // finish what a crashed attempt claimed (`strandedCharges`); the other batches skip the scan.
-  let total: BillingBatchOutcome | undefined = input.recover || input.after.id === FIRST_CURSOR.id ? await finishStranded(deps, input) : undefined;
+  let total = input.retried || input.after.id === FIRST_CURSOR.id ? await finishStranded(deps, input) : undefined;
   // The keyset is on id alone, so a subscription still due after its renewal (more than one period
   // behind) lies behind the cursor: claim again from the same start until none is (a claim from there
   // also goes on past the previous batch, so the result's cursor is the last claim's).
   for (let claims = 1; ; claims++) {
     const { behind, ...r } = await renewBatch(deps, input);
-    total = total ? { ...r, claimed: total.claimed + r.claimed, charged: total.charged + r.charged, waived: total.waived + r.waived,
-      lapsed: total.lapsed + r.lapsed, insufficient: total.insufficient + r.insufficient,
-      insufficientSubscriberIds: [...new Set([...total.insufficientSubscriberIds, ...r.insufficientSubscriberIds])] } : r;
+    total = total ? addBatchOutcome(total, r) : r;
     if (behind === 0 || claims >= MAX_CATCH_UP_CLAIMS) return total;
   }
 }
 
-async function finishStranded(deps: BillingDeps, input: { cycleDate: string; after: DueCursor; graceDays: number; lane?: DueLane }): Promise<BillingBatchOutcome | undefined> {
-  const stranded = await strandedCharges(deps.db, input);
-  if (stranded.pending.length === 0 && stranded.waivedIds.length === 0) return undefined;
-  // Oldest first, as a batch pays them; a charge debited before the crash comes back charged with
-  // its entry, and the buckets and invoice lines are keyed, so nothing is charged or granted twice.
-  const outcomes = await collect(deps, stranded.pending);
-  await fulfil(deps, outcomes, { waivedIds: stranded.waivedIds, graceUntil: addDays(input.cycleDate, input.graceDays) });
-  const insufficient = outcomes.filter((o) => o.status === 'insufficient');
-  const bySubscriber = new Map(stranded.pending.map((c) => [c.id, c.subscriberId]));
+/** The counts of both; cursor and scanned from the later one. */
+function addBatchOutcome(a: BillingBatchOutcome, b: BillingBatchOutcome): BillingBatchOutcome {
   return {
-    cursor: input.after, scanned: 0, claimed: stranded.pending.length + stranded.waivedIds.length, charged: outcomes.length - insufficient.length, waived: stranded.waivedIds.length, lapsed: 0,
+    ...b, claimed: a.claimed + b.claimed, charged: a.charged + b.charged, waived: a.waived + b.waived, lapsed: a.lapsed + b.lapsed,
+    insufficient: a.insufficient + b.insufficient, insufficientSubscriberIds: [...new Set([...a.insufficientSubscriberIds, ...b.insufficientSubscriberIds])],
+  };
+}
+
+/** Debit, then allowances, invoice lines and outcomes (`collect`, `fulfil`) for claimed charges still
+ * to pay and waived ones still to fulfil; the counts a batch reports. */
+async function payAndFulfil(
+  deps: BillingDeps, pending: OpenCharge[], waivedIds: string[], graceUntil: string, timer?: (phase: string) => void,
+): Promise<Pick<BillingBatchOutcome, 'charged' | 'waived' | 'insufficient' | 'insufficientSubscriberIds'>> {
+  const outcomes = await collect(deps, pending);
+  timer?.('debit');
+  await fulfil(deps, outcomes, { waivedIds, graceUntil, timer });
+  const insufficient = outcomes.filter((o) => o.status === 'insufficient');
+  const bySubscriber = new Map(pending.map((c) => [c.id, c.subscriberId]));
+  return {
+    charged: outcomes.length - insufficient.length, waived: waivedIds.length,
     insufficient: insufficient.length, insufficientSubscriberIds: [...new Set(insufficient.map((o) => bySubscriber.get(o.id)!))],
   };
 }
 
-async function renewBatch(
-  deps: BillingDeps,
-  input: { cycleDate: string; after: DueCursor; limit: number; graceDays: number; lane?: DueLane },
-): Promise<BillingBatchOutcome & { behind: number }> {
+async function finishStranded(deps: BillingDeps, input: BatchInput): Promise<BillingBatchOutcome | undefined> {
+  const stranded = await strandedCharges(deps.db, input);
+  if (stranded.pending.length === 0 && stranded.waivedIds.length === 0) return undefined;
+  // Oldest first, as a batch pays them; a charge debited before the crash comes back charged with
+  // its entry, and the buckets and invoice lines are keyed, so nothing is charged or granted twice.
+  const paid = await payAndFulfil(deps, stranded.pending, stranded.waivedIds, addDays(input.cycleDate, input.graceDays));
+  return { cursor: input.after, scanned: 0, claimed: stranded.pending.length + stranded.waivedIds.length, lapsed: 0, ...paid };
+}
+
+async function renewBatch(deps: BillingDeps, input: BatchInput): Promise<BillingBatchOutcome & { behind: number }> {
   const timer = deps.onPhase ? phaseTimer(deps.onPhase) : undefined;
   const claim = await claimDueCharges(deps.db, { cycleDate: input.cycleDate, after: input.after, limit: input.limit, lane: input.lane });
   const toCollect: OpenCharge[] = claim.charges
     .filter((c) => c.status === 'pending')
     .map((c) => ({ id: c.id, subscriberId: c.subscriberId, payerAccountId: c.payerAccountId, currency: c.currency, amountMinor: c.amountMinor, status: 'pending' }));
   timer?.('claim');
-  const outcomes = await collect(deps, toCollect);
-  timer?.('debit');
   const waivedIds = claim.charges.filter((c) => c.status === 'waived').map((c) => c.id);
-  await fulfil(deps, outcomes, { waivedIds, graceUntil: addDays(input.cycleDate, input.graceDays), timer });
-  const insufficient = outcomes.filter((o) => o.status === 'insufficient');
-  const bySubscriber = new Map(toCollect.map((c) => [c.id, c.subscriberId]));
+  const paid = await payAndFulfil(deps, toCollect, waivedIds, addDays(input.cycleDate, input.graceDays), timer);
   return {
     cursor: claim.cursor,
     scanned: claim.scanned,
     behind: claim.behind,
     claimed: claim.charges.length,
-    charged: outcomes.length - insufficient.length,
-    waived: waivedIds.length,
     lapsed: claim.charges.filter((c) => c.status === 'lapsed').length,
-    insufficient: insufficient.length,
-    insufficientSubscriberIds: [...new Set(insufficient.map((o) => bySubscriber.get(o.id)!))],
+    ...paid,
   };
 }
 

@@ -32,10 +32,10 @@
  *     - one journal entry per paid debit (`recurring_charge`), its two postings (wallet −amount,
  *       revenue:<currency> +amount, as `debitWallet`), the wallet moved by the sum of the entries
  *       (the insert's RETURNING drives postings, balance update and events), and a `wallet_low`
- *       event when a debit takes the
- *       balance from ≥ the low mark to below it — the engine's rule (`thresholdEvents` in
- *       charging-decision.ts) with the engine's own mark (`engine.policy.lowWalletThresholdMicros`,
- *       passed in), same payload, no subscriber, linked to the entry.
+ *       event when a debit takes the balance from ≥ the low mark to below it — the engine's rule
+ *       (`thresholdEvents` in charging-decision.ts) with the engine's own mark
+ *       (`engine.policy.lowWalletThresholdMicros`, passed in), same payload, no subscriber, linked
+ *       to the entry.
  *     Entry details match the engine's wallet entries: kind, amountMicros (signed), currency, the
  *     caller's details, and the wallet's balance before and after.
  *
@@ -165,7 +165,6 @@ SELECT
      FROM xs x
      LEFT JOIN prior pr ON pr.idempotency_key = x.k
      LEFT JOIN done d ON d.k = x.k
-     LEFT JOIN paid pd ON pd.k = x.k
      LEFT JOIN payer w ON w.billing_account_id = x.acct) AS results,
   (SELECT count(*) FROM po)::int AS postings,
   (SELECT count(*) FROM wu)::int AS wallets,

@@ -15,7 +15,7 @@ import { createChargingEngine, type ChargingEngine } from '../../domain/charging
 import { creditWallet } from '../../domain/ledger/wallet-operations';
 import { verifyBalances } from '../../domain/ledger/ledger-verify';
 import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
-import type { BillingRunTotals } from '../../domain/billing/billing-run.types';
+import type { BillingRunInput, BillingRunTotals } from '../../domain/billing/billing-run.types';
 import { createBillingActivities } from '../../activities/billing.activities';
 import { createLogger } from '../../platform/logger';
 import { claimDueCharges } from '../../domain/billing/billing-run.repository';
@@ -77,12 +77,11 @@ describe('billing run over 13 monthly cycles', () => {
   const topUp = (accountId: string, minor: bigint) =>
     creditWallet(engine, { billingAccountId: accountId, amountMicros: minor * 10_000n, idempotencyKey: `test-top-up:${crypto.randomUUID()}`, actor: 'test' });
 
-  async function run(cycleDate: string): Promise<BillingRunTotals> {
-    const handle = await w.client.workflow.start('billingRunWorkflow', {
-      workflowId: `billing-run:${cycleDate}`, taskQueue: w.taskQueue, args: [{ cycleDate, batchSize: 3, graceDays: 3 }],
-    });
-    return (await handle.result()) as BillingRunTotals;
-  }
+  /** Starts `billingRunWorkflow` under this id (the date's own id, or a suffixed one per test). */
+  const startRun = (workflowId: string, input: BillingRunInput) =>
+    w.client.workflow.start('billingRunWorkflow', { workflowId, taskQueue: w.taskQueue, args: [input] });
+  const totalsOf = async (handle: Awaited<ReturnType<typeof startRun>>) => (await handle.result()) as BillingRunTotals;
+  const run = async (cycleDate: string) => totalsOf(await startRun(`billing-run:${cycleDate}`, { cycleDate, batchSize: 3, graceDays: 3 }));
   const charges = (subscriptionId: string) => t.db('recurring_charges').where({ subscription_id: subscriptionId }).orderBy('period_start');
   const walletMinor = async (accountId: string) => BigInt((await t.db('wallets').where({ billing_account_id: accountId }).first()).balance_micros) / 10_000n;
 
@@ -190,11 +189,8 @@ describe('billing run over 13 monthly cycles', () => {
     const cycleDate = '2026-02-15';
     // Lines of the other tests are due that day too: they are renewed alongside, once each.
     const due = Number((await t.db('subscriptions').where('next_charge_on', '<=', cycleDate).andWhere({ state: 'active' }).count('* as n').first())!.n);
-    const handle = await w.client.workflow.start('billingRunWorkflow', {
-      workflowId: `billing-run:${cycleDate}:lanes`, taskQueue: w.taskQueue,
-      args: [{ cycleDate, batchSize: 2, graceDays: 3, lanes: 3, batchesPerRun: 2 }],
-    });
-    const totals = (await handle.result()) as BillingRunTotals;
+    const handle = await startRun(`billing-run:${cycleDate}:lanes`, { cycleDate, batchSize: 2, graceDays: 3, lanes: 3, batchesPerRun: 2 });
+    const totals = await totalsOf(handle);
     expect(totals.claimed).toBe(due);
     // Two batches a run over 3 lanes of ≥ 11 lines: it continued as new, several times.
     expect((await handle.describe()).runId).not.toBe(handle.firstExecutionRunId);
@@ -205,6 +201,7 @@ describe('billing run over 13 monthly cycles', () => {
     expect(await walletMinor(account)).toBe(100_000n - 11n * 500n);
     expect((await verifyBalances(t.db)).problems).toEqual([]);
   });
+
   it('catches up a line several periods behind in one run, one charge per period', async () => {
     const planId = await plan('behind', 'prepaid', 700, [{ service: 'sms', units: 20n }]);
     const account = await seedAccount(t.db, { paymentType: 'prepaid' });
@@ -213,10 +210,8 @@ describe('billing run over 13 monthly cycles', () => {
     const lines = [];
     for (let i = 0; i < 3; i++) lines.push(await line(planId, account));
     const cycleDate = '2026-05-15';
-    const start = (suffix: string) => w.client.workflow.start('billingRunWorkflow', {
-      workflowId: `billing-run:${cycleDate}:${suffix}`, taskQueue: w.taskQueue, args: [{ cycleDate, batchSize: 2, graceDays: 3, lanes: 2 }],
-    });
-    await (await start('behind')).result();
+    const start = (suffix: string) => startRun(`billing-run:${cycleDate}:${suffix}`, { cycleDate, batchSize: 2, graceDays: 3, lanes: 2 });
+    await totalsOf(await start('behind'));
     for (const l of lines) {
       const rows = await charges(l.subscriptionId);
       expect(rows.map((r) => [r.status, new Date(r.period_start).toISOString().slice(0, 10)])).toEqual([
@@ -224,11 +219,12 @@ describe('billing run over 13 monthly cycles', () => {
       ]);
       expect((await t.db.raw(`SELECT next_charge_on::text AS d FROM subscriptions WHERE id = ?`, [l.subscriptionId])).rows[0].d).toBe('2026-06-15');
     }
-    const rerun = (await (await start('behind-again')).result()) as BillingRunTotals;
+    const rerun = await totalsOf(await start('behind-again'));
     expect(rerun).toMatchObject({ claimed: 0, charged: 0 });
     expect(await walletMinor(account)).toBe(100_000n - 12n * 700n);
     expect((await verifyBalances(t.db)).problems).toEqual([]);
   });
+
   it('finishes the charges of a batch that died after its claim committed (no debit, no allowances yet)', async () => {
     const planId = await plan('stranded', 'prepaid', 900, [{ service: 'sms', units: 30n }]);
     const trial = await offer(planId, 'free_trial', 2, { convert: true });
@@ -243,10 +239,7 @@ describe('billing run over 13 monthly cycles', () => {
     expect(mine.map((c) => c.status).sort()).toEqual(['pending', 'pending', 'waived']);
     expect(await walletMinor(account)).toBe(10_000n);
     // Its subscriptions are no longer due; the run's first batch of each lane finds what was left.
-    const handle = await w.client.workflow.start('billingRunWorkflow', {
-      workflowId: `billing-run:${cycleDate}:stranded`, taskQueue: w.taskQueue, args: [{ cycleDate, batchSize: 2, graceDays: 3 }],
-    });
-    const totals = (await handle.result()) as BillingRunTotals;
+    const totals = await totalsOf(await startRun(`billing-run:${cycleDate}:stranded`, { cycleDate, batchSize: 2, graceDays: 3 }));
     expect(totals.charged).toBeGreaterThanOrEqual(2);
     for (const l of paying) expect((await charges(l.subscriptionId)).map((r) => [r.status, r.allowances_granted, Boolean(r.journal_entry_id)])).toEqual([['charged', true, true]]);
     expect((await charges(free.subscriptionId)).map((r) => [r.status, r.allowances_granted])).toEqual([['waived', true]]);
