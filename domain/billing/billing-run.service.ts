@@ -1,10 +1,10 @@
 /**
  * One batch of a billing run, end to end: claim (one statement) → debit the wallets (one set-based
- * transaction, domain/ledger/recurring-debits.repository.ts) → record outcomes (one statement) →
- * allowances (one statement) → postpaid invoice lines (one statement). Every step is idempotent,
- * so an activity retried after a crash finishes the batch without charging twice: the wallet
- * debit's idempotency key is the charge row's id, and a claimed-but-not-debited charge stays
- * `pending` and is picked up again by `settleCharges`.
+ * transaction, domain/ledger/recurring-debits.repository.ts) → allowances (one statement) → one
+ * transaction with the postpaid invoice lines and every charge's outcome. Every step is idempotent:
+ * the wallet debit's idempotency key is the charge row's id, buckets and invoice lines are keyed.
+ * A charge whose batch died after the claim stays `pending`; the lane's next first batch, or the
+ * retried batch, finishes it (`strandedCharges`) before claiming, and a top-up's settle may too.
  */
 import type { Knex } from 'knex';
 import type { ChargingEngine } from '../charging/charging-engine';
