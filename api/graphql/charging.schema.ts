@@ -265,6 +265,7 @@ const PostingType = builder.objectRef<PostingView>('LedgerPosting').implement({
     accountKind: t.exposeString('kind'),
     unit: t.exposeString('unit'),
     amount: t.field({ type: 'BigInt', resolve: (p) => p.amount }),
+    sourceRef: t.exposeString('sourceRef', { nullable: true, description: 'What caused this leg, where the entry books several: `recurring-charge:<id>` for each fee of a billing batch.' }),
   }),
 });
 

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - started) / 1000;
     log(`billing run: ${claimed} charges in ${batches} batches over ${lanes} lanes, ${seconds.toFixed(1)} s (time in each step, summed over lanes: ${[...phases].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
 
-    // From the ledger: one recurring_charge journal entry per due subscription for the period.
+    // From the ledger: one fee posting (a wallet posting named by its charge) per due subscription for the period.
     // Statistics first: the run wrote every row of recurring_charges and journal_entries since the
     // last ANALYZE, and without the foreign key to subscriptions (checked per statement now) the
     // planner no longer assumes one charge per subscription: on stale statistics the check became a
@@ -92,10 +92,10 @@ async function main(): Promise<void> {
     await db.raw('ANALYZE subscriptions, recurring_charges, journal_entries, postings');
     const check = await db.raw(`
       WITH per AS (
-        SELECT s.id, count(je.id) AS entries
+        SELECT s.id, count(p.source_ref) AS entries
           FROM subscriptions s
           LEFT JOIN recurring_charges rc ON rc.subscription_id = s.id AND rc.period_start = ?::timestamptz
-          LEFT JOIN journal_entries je ON je.source_ref = 'recurring-charge:' || rc.id AND je.entry_type = 'recurring_charge'
+          LEFT JOIN postings p ON p.source_ref = 'recurring-charge:' || rc.id
          GROUP BY s.id)
       SELECT count(*) FILTER (WHERE entries > 1)::int AS double_charged, count(*) FILTER (WHERE entries = 0)::int AS missed,
              count(*)::int AS subscriptions FROM per`, ['2026-12-01T00:00:00Z']);

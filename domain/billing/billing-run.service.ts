@@ -137,11 +137,8 @@ export async function collect(deps: BillingDeps, charges: OpenCharge[]): Promise
   const results = await debitRecurringCharges(deps.db, oldestFirst.map((c) => {
     const amountMicros = minorToMicros(c.amountMinor, c.currency);
     if (amountMicros <= 0n) throw new DomainError('INVALID_AMOUNT', 'the amount must be positive', ['input', 'amountMicros']);
-    return {
-      key: chargeIdempotencyKey(c.id), sourceRef: `recurring-charge:${c.id}`, billingAccountId: c.payerAccountId, amountMicros, currency: c.currency,
-      details: { chargeId: c.id, subscriberId: c.subscriberId },
-    };
-  }), { actor: 'billing-run', lowWalletThresholdMicros: deps.engine.policy.lowWalletThresholdMicros });
+    return { key: chargeIdempotencyKey(c.id), billingAccountId: c.payerAccountId, amountMicros, currency: c.currency };
+  }), { actor: 'billing-run', sourceRef: 'billing-run', lowWalletThresholdMicros: deps.engine.policy.lowWalletThresholdMicros });
   const outcomes = oldestFirst.map((c, i): ChargeOutcome => {
     const r = results[i];
     return r.status === 'charged' ? { id: c.id, status: 'charged', journalEntryId: r.journalEntryId } : { id: c.id, status: 'insufficient', journalEntryId: null };

@@ -172,7 +172,8 @@ export interface ChargeExplanation {
   /** Per reported usage: units, zone, the rating decision (tariff entry, time band, promotion,
    * rate), which buckets gave how many units, how much money was charged and from where. */
   lines: unknown[];
-  postings: { ledgerAccountId: string; code: string; kind: string; unit: string; amount: bigint }[];
+  /** `sourceRef`: what caused the posting, where the entry books several (a recurring fee's charge in a billing batch). */
+  postings: { ledgerAccountId: string; code: string; kind: string; unit: string; amount: bigint; sourceRef: string | null }[];
   /** Per account touched: balance (and reserved) before and after. */
   balances: { ledgerAccountId: string; code: string | null; kind: string; before: bigint; after: bigint }[];
   ratedUsage: UsageRecord[];
@@ -186,7 +187,7 @@ export async function explainCharge(db: Knex, journalEntryId: string): Promise<C
   const e = await db('journal_entries').where({ id: journalEntryId }).first();
   if (!e) throw new DomainError('NOT_FOUND', 'no journal entry has this id', ['journalEntryId']);
   const postings = await db('postings as p').join('ledger_accounts as a', 'a.id', 'p.ledger_account_id')
-    .where('p.journal_entry_id', journalEntryId).orderBy('p.id').select('p.ledger_account_id', 'a.code', 'a.kind', 'p.unit', 'p.amount');
+    .where('p.journal_entry_id', journalEntryId).orderBy('p.id').select('p.ledger_account_id', 'a.code', 'a.kind', 'p.unit', 'p.amount', 'p.source_ref');
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- journal details are free-form JSON
   const details = (e.details ?? {}) as Record<string, any>;
   const balanceIds = Object.keys(details.balances ?? {});
@@ -207,7 +208,9 @@ export async function explainCharge(db: Knex, journalEntryId: string): Promise<C
     entry: toEntry(e),
     request: typeof request === 'string' ? JSON.parse(request) : (request ?? rest),
     lines: Array.isArray(lines) ? lines : [],
-    postings: postings.map((p: Record<string, string>) => ({ ledgerAccountId: String(p.ledger_account_id), code: p.code, kind: p.kind, unit: p.unit, amount: BigInt(p.amount) })),
+    postings: postings.map((p: Record<string, string>) => ({
+      ledgerAccountId: String(p.ledger_account_id), code: p.code, kind: p.kind, unit: p.unit, amount: BigInt(p.amount), sourceRef: p.source_ref ?? null,
+    })),
     balances: Object.entries((balances ?? {}) as Record<string, { kind: string; before: string; after: string }>).map(([id, b]) => ({
       ledgerAccountId: id, code: codeOf.get(id) ?? null, kind: b.kind, before: BigInt(b.before), after: BigInt(b.after),
     })),

@@ -5,6 +5,7 @@ import { createTestDatabase } from '../../test/support/services';
 import { fundWallet, seedBucket, seedLine, seedPlan } from '../charging/testing/fixtures';
 import { sealJournal, verifyJournalSeals } from './journal-seal';
 import { verifyBalances } from './ledger-verify';
+import { debitRecurringCharges } from './recurring-debits.repository';
 
 const run = promisify(execFile);
 
@@ -83,5 +84,30 @@ describe('journal seals and the ledger check (real PostgreSQL)', () => {
     expect(script.code).toBe(1);
     expect(script.out).toContain(`entry_changed: journal entry ${posting.journal_entry_id}`);
     expect(script.out).toContain('ledger NOT OK');
+  }, 60_000);
+});
+
+describe('journal seals over a batch of recurring fees (real PostgreSQL)', () => {
+  let t: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => { t = await createTestDatabase(); });
+  afterAll(async () => { await t.drop(); });
+
+  test('a fee posting moved to another charge (its source_ref changed) is named', async () => {
+    const planId = await seedPlan(t.db);
+    const lines = [await seedLine(t.db, { planId }), await seedLine(t.db, { planId })];
+    for (const l of lines) await fundWallet(t.db, l.accountId, 10_000_000n);
+    const rs = await debitRecurringCharges(t.db, lines.map((l, i) => ({ key: `recurring-charge:seal-${i}`, billingAccountId: l.accountId, amountMicros: 1_000_000n })),
+      { actor: 'billing-run', sourceRef: 'billing-run', lowWalletThresholdMicros: 0n });
+    expect(rs.map((r) => r.status)).toEqual(['charged', 'charged']);
+    const sealed = await sealJournal(t.db);
+    expect((await verifyJournalSeals(t.db, { expectHead: sealed.head!.hash })).problems).toEqual([]);
+
+    const entryId = (rs[0] as { journalEntryId: string }).journalEntryId;
+    await t.db.transaction(async (trx) => {
+      await trx.raw('SET LOCAL session_replication_role = replica');
+      await trx('postings').where({ source_ref: 'recurring-charge:seal-0' }).update({ source_ref: 'recurring-charge:seal-9' });
+    });
+    expect((await verifyBalances(t.db)).problems).toEqual([]); // the amounts still add up
+    expect((await verifyJournalSeals(t.db)).problems).toEqual([expect.objectContaining({ kind: 'entry_changed', entryId })]);
   }, 60_000);
 });

@@ -6,7 +6,8 @@
  * `journal_seals` row per range of at most `maxEntries` entries:
  *
  *   digest(entry) = SHA-256 of the canonical text of the entry and its postings
- *                   (jsonb_build_array of every column, postings by id)
+ *                   (jsonb_build_array of every column, postings by id; a posting's source_ref
+ *                   only where set)
  *   hash(seal)    = SHA-256( prev_hash "\n" seal_no "\n" entry ids "\n" || digests )
  *
  * chaining each seal to the previous one (genesis: 64 zeros). `verifyJournalSeals` recomputes
@@ -30,7 +31,9 @@ const CANONICAL = `
            e.id, e.entry_type, e.source_ref, e.idempotency_key, e.actor, e.reason, e.details,
            to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
            to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
-           (SELECT coalesce(jsonb_agg(jsonb_build_array(p.id, p.ledger_account_id, p.unit, p.amount) ORDER BY p.id), '[]'::jsonb)
+           -- A posting's source_ref only when set, so digests of entries sealed before the column are unchanged.
+           (SELECT coalesce(jsonb_agg(jsonb_build_array(p.id, p.ledger_account_id, p.unit, p.amount)
+                                        || CASE WHEN p.source_ref IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(p.source_ref) END ORDER BY p.id), '[]'::jsonb)
               FROM postings p WHERE p.journal_entry_id = e.id))::text, 'UTF8')) AS digest
     FROM journal_entries e`;
 

@@ -22,39 +22,43 @@
  *     attempt does for the currencies its caller names).
  *  2. write: with a fresh snapshot (so it sees whatever committed before the locks were granted,
  *     and nothing can change the locked wallets any more):
- *     - debits whose key already has a journal entry are `charged` with that entry (a rerun, or an
- *       activity retried after a crash, charges nothing again);
+ *     - debits whose key already has a wallet posting (or, debited before fees were booked per
+ *       batch, its own entry) are `charged` with that entry (a rerun, or an activity retried after a
+ *       crash, charges nothing again);
  *     - the others, per wallet in the order given (callers pass oldest first), are paid while the
  *       running sum fits: balance − reserved − running ≥ −credit_limit — the engine's rule and the
  *       wallets' CHECK. The first debit that does not fit is `insufficient`, and so is every later
  *       one on that wallet in the batch even if it is smaller (conservative: a batch never skips an
  *       older charge to pay a newer one);
- *     - one journal entry per paid debit (`recurring_charge`), its two postings (wallet −amount,
- *       revenue:<currency> +amount, as `debitWallet`), the wallet moved by the sum of the entries
- *       (the insert's RETURNING drives postings, balance update and events), and a `wallet_low`
- *       event when a debit takes the balance from ≥ the low mark to below it — the engine's rule
- *       (`thresholdEvents` in charging-decision.ts) with the engine's own mark
- *       (`engine.policy.lowWalletThresholdMicros`, passed in), same payload, no subscriber, linked
- *       to the entry.
- *     Entry details match the engine's wallet entries: kind, amountMicros (signed), currency, the
- *     caller's details, and the wallet's balance before and after.
+ *     - one journal entry per currency for the batch (`recurring_charge`, details: how many fees and
+ *       their sum), with one wallet posting per paid fee (−amount, `source_ref` = its key, in the
+ *       order given) and one `revenue:<currency>` posting of the sum; each wallet moved by the sum of
+ *       its fees, and a `wallet_low` event when a fee takes the balance from ≥ the low mark to below
+ *       it — the engine's rule (`thresholdEvents` in charging-decision.ts) with the engine's own mark
+ *       (`engine.policy.lowWalletThresholdMicros`, passed in), same payload, no subscriber, linked to
+ *       the batch's entry.
+ *
+ * Why an entry per batch, not per fee: a fee's own entry, its revenue posting and their index
+ * entries were 6 of the ~32 writes per renewed subscription. The fee stays traceable on its own:
+ * its posting names the charge (`recurring-charge:<id>` → `recurring_charges`), and the charge
+ * row names the entry. The wallet's balance before and after each fee follows from its postings in
+ * id order (they are inserted in the order the fees were decided).
  *
  * A key inserted by someone else between the snapshot and the insert (another attempt at the same
- * batch, e.g. an activity retried while the first still runs) fails the statement on the unique
- * index, which is the idempotency guard: the lock-free attempt then goes the locked way, whose fresh
- * snapshot finds the entry as prior; under the lock (where only a writer that debits without the
- * wallet lock could race it) the error reaches the caller, whose retry finds it. The entries are
- * inserted without ON CONFLICT on purpose: a speculative insert costs a WAL record and an index probe
- * more per entry, on every recurring fee.
+ * batch, e.g. an activity retried while the first still runs) fails the statement on the postings'
+ * unique index, which is the idempotency guard: the lock-free attempt then goes the locked way,
+ * whose fresh snapshot finds the posting as prior; under the lock (where only a writer that debits
+ * without the wallet lock could race it) the error reaches the caller, whose retry finds it. The
+ * postings are inserted without ON CONFLICT on purpose: a speculative insert costs a WAL record and
+ * an index probe more per row, on every recurring fee.
  */
 import type { Knex } from 'knex';
 import type { PoolClient } from 'pg';
 import { pgTransaction } from '../shared/pg-connection';
 
 export interface RecurringDebit {
-  /** journal_entries.idempotency_key: one entry per key, ever. */
+  /** The fee's wallet posting's `source_ref`: one debit per key, ever (a unique index). */
   key: string;
-  sourceRef: string;
   billingAccountId: string;
   /** Positive micro-units of the wallet's currency. */
   amountMicros: bigint;
@@ -62,8 +66,6 @@ export interface RecurringDebit {
    * lock-free attempt (a wallet in another currency whose revenue account is missing sends the batch
    * down the locking path, which creates it). */
   currency?: string;
-  /** Kept in the entry's details (e.g. chargeId, subscriberId). */
-  details?: Record<string, unknown>;
 }
 
 export type RecurringDebitResult =
@@ -72,6 +74,8 @@ export type RecurringDebitResult =
 
 export interface RecurringDebitOptions {
   actor: string;
+  /** The batch entries' `source_ref` (what ran them, e.g. the billing run). */
+  sourceRef: string;
   /** The charging engine's low-balance mark (its policy), so billing raises the same events. */
   lowWalletThresholdMicros: bigint;
 }
@@ -98,7 +102,7 @@ WITH xs AS MATERIALIZED (
   -- Arrays, not one JSON document: the planner sizes unnest() from the arrays (a JSON record set is
   -- always "100 rows", and the joins between the CTEs below then became nested loops: 25 M rows
   -- compared for a batch of 5,000).
-  SELECT x.* FROM unnest($1::int[], $5::text[], $6::text[], $7::uuid[], $8::bigint[], $9::jsonb[]) x(i, k, src, acct, amt, details)),
+  SELECT x.* FROM unnest($1::int[], $5::text[], $6::uuid[], $7::bigint[]) x(i, k, acct, amt)),
 payer AS MATERIALIZED (
   -- The payers' wallets: those locked ($4), or (lock-free attempt, $4 null) every wallet of the accounts.
   SELECT w.ledger_account_id, w.billing_account_id, btrim(w.currency) AS currency,
@@ -106,36 +110,40 @@ payer AS MATERIALIZED (
     FROM wallets w
    WHERE w.billing_account_id IN (SELECT acct FROM xs) AND ($4::bigint[] IS NULL OR w.ledger_account_id = ANY($4::bigint[]))),
 prior AS MATERIALIZED (
+  -- A fee already debited: its wallet posting, or (debited before fees were booked per batch) its own entry.
+  SELECT p.source_ref AS k, p.journal_entry_id AS id FROM postings p WHERE p.source_ref IN (SELECT k FROM xs) AND p.source_ref IS NOT NULL
+  UNION ALL
   SELECT e.idempotency_key, e.id FROM journal_entries e WHERE e.idempotency_key IN (SELECT k FROM xs)),
 todo AS (
-  SELECT x.i, x.k, x.src, x.acct, x.amt, x.details, w.ledger_account_id AS wallet, w.currency,
+  SELECT x.i, x.k, x.acct, x.amt, w.ledger_account_id AS wallet, w.currency,
          w.balance_micros AS balance, w.reserved_micros AS reserved, w.credit_limit_micros AS credit_limit,
          sum(x.amt) OVER (PARTITION BY w.ledger_account_id ORDER BY x.i) AS running
     FROM xs x JOIN payer w ON w.billing_account_id = x.acct
-   WHERE NOT EXISTS (SELECT 1 FROM prior p WHERE p.idempotency_key = x.k)),
+   WHERE NOT EXISTS (SELECT 1 FROM prior p WHERE p.k = x.k)),
 paid AS MATERIALIZED (
   SELECT t.*, t.balance - (t.running - t.amt) AS before, t.balance - t.running AS after
     FROM todo t
    WHERE t.balance - t.reserved - t.running >= -t.credit_limit),
+totals AS MATERIALIZED (
+  SELECT p.currency, count(*) AS n, sum(p.amt) AS total, min(p.i) AS first_i FROM paid p GROUP BY p.currency),
 je AS (
+  -- One entry per currency for the batch; each fee is its own wallet posting, named by its key.
   INSERT INTO journal_entries (entry_type, source_ref, idempotency_key, actor, reason, details, occurred_at, recorded_at)
-  SELECT 'recurring_charge', p.src, p.k, $2, NULL,
-         coalesce(p.details, '{}'::jsonb) || jsonb_build_object(
-           'kind', 'wallet', 'amountMicros', (-p.amt)::text, 'currency', p.currency,
-           'balances', jsonb_build_object(p.wallet::text, jsonb_build_object('kind', 'wallet', 'before', p.before::text, 'after', p.after::text))),
-         now(), now()
-    FROM paid p ORDER BY p.i
-  RETURNING id, idempotency_key),
+  SELECT 'recurring_charge', $8, NULL, $2, NULL,
+         jsonb_build_object('kind', 'recurring_charges', 'currency', t.currency, 'charges', t.n, 'amountMicros', (-t.total)::text), now(), now()
+    FROM totals t ORDER BY t.first_i
+  RETURNING id, details->>'currency' AS currency),
 done AS MATERIALIZED (
-  SELECT je.id, p.* FROM je JOIN paid p ON p.k = je.idempotency_key),
-revenue AS MATERIALIZED (
-  SELECT c.currency, (SELECT a.id FROM ledger_accounts a WHERE a.code = 'revenue:' || c.currency) AS id
-    FROM (SELECT DISTINCT currency FROM done) c),
+  SELECT je.id, p.* FROM paid p JOIN je ON je.currency = p.currency),
 po AS (
-  INSERT INTO postings (journal_entry_id, ledger_account_id, unit, amount)
-  SELECT d.id, d.wallet, d.currency, -d.amt FROM done d
-  UNION ALL
-  SELECT d.id, r.id, d.currency, d.amt FROM done d JOIN revenue r ON r.currency = d.currency
+  INSERT INTO postings (journal_entry_id, ledger_account_id, unit, amount, source_ref)
+  SELECT x.id, x.account, x.currency, x.amount, x.k FROM (
+    SELECT d.id, d.wallet AS account, d.currency, -d.amt AS amount, d.k, d.i FROM done d
+    UNION ALL
+    -- The batch's revenue, one posting per currency (looked up by code: one index probe per currency).
+    SELECT je.id, (SELECT a.id FROM ledger_accounts a WHERE a.code = 'revenue:' || t.currency), t.currency, t.total, NULL, NULL
+      FROM je JOIN totals t ON t.currency = je.currency) x
+   ORDER BY x.id, x.i NULLS LAST
   RETURNING 1),
 wu AS (
   -- Optimistic ($4 null, no locks taken): only a wallet still as it was read is moved; another one
@@ -163,7 +171,7 @@ SELECT
                  WHEN w.ledger_account_id IS NULL THEN 'no_wallet' ELSE 'insufficient' END,
             coalesce(pr.id, d.id)::text)), '[]')
      FROM xs x
-     LEFT JOIN prior pr ON pr.idempotency_key = x.k
+     LEFT JOIN (SELECT DISTINCT ON (k) k, id FROM prior ORDER BY k, id) pr ON pr.k = x.k
      LEFT JOIN done d ON d.k = x.k
      LEFT JOIN payer w ON w.billing_account_id = x.acct) AS results,
   (SELECT count(*) FROM po)::int AS postings,
@@ -182,12 +190,9 @@ export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], 
   }
   const accounts = [...new Set(debits.map((d) => d.billingAccountId))];
   const currencies = [...new Set(debits.flatMap((d) => (d.currency ? [d.currency.trim()] : [])))];
-  const input = [
-    debits.map((_d, i) => i), debits.map((d) => d.key), debits.map((d) => d.sourceRef), debits.map((d) => d.billingAccountId),
-    debits.map((d) => d.amountMicros.toString()), debits.map((d) => JSON.stringify(d.details ?? {})),
-  ];
+  const input = [debits.map((d) => d.key), debits.map((d) => d.billingAccountId), debits.map((d) => d.amountMicros.toString())];
   const write = async (c: PoolClient, wallets: string[] | null) => {
-    const res = await c.query(WRITE_SQL, [input[0], options.actor, options.lowWalletThresholdMicros.toString(), wallets, ...input.slice(1)]);
+    const res = await c.query(WRITE_SQL, [debits.map((_d, i) => i), options.actor, options.lowWalletThresholdMicros.toString(), wallets, ...input, options.sourceRef]);
     return res.rows[0] as { results: [number, string, string | null][]; wallets: number; wallets_due: number };
   };
   // First without locks: the wallets are read, decided on and moved only if still as read (a billing
