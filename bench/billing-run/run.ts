@@ -68,11 +68,12 @@ async function main(): Promise<void> {
     let claimed = 0;
     let batches = 0;
     const phases = new Map<string, number>();
+    const lockedRetries = new Map<string, number>();
     // The workflow's loop (billing-run.workflow.ts): its lanes concurrently, each a keyset loop of batches.
     await Promise.all(dueLanes(lanes).map(async (lane) => {
       let cursor: DueCursor = FIRST_CURSOR;
       for (;;) {
-        const r = await runBillingBatch({ db, engine, onPhase: (ph, ms) => phases.set(ph, (phases.get(ph) ?? 0) + ms) }, { cycleDate: CYCLE_DATE, after: cursor, limit: batch, graceDays: 3, lane });
+        const r = await runBillingBatch({ db, engine, onPhase: (ph, ms) => phases.set(ph, (phases.get(ph) ?? 0) + ms), onLockedRetry: (why) => lockedRetries.set(why, (lockedRetries.get(why) ?? 0) + 1) }, { cycleDate: CYCLE_DATE, after: cursor, limit: batch, graceDays: 3, lane });
         claimed += r.claimed;
         batches++;
         if (batches % 20 === 0) log(`${claimed} charged so far, ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     await graceExpiredCharges(db, { cycleDate: CYCLE_DATE, afterId: '0', limit: batch });
     const seconds = (performance.now() - started) / 1000;
     log(`billing run: ${claimed} charges in ${batches} batches over ${lanes} lanes, ${seconds.toFixed(1)} s (time in each step, summed over lanes: ${[...phases].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
+    log(`fee debits that went the locked way: ${[...lockedRetries].map(([k, v]) => `${v} (${k})`).join(', ') || 'none'}`);
 
     // From the ledger: one fee posting (a wallet posting named by its charge) per due subscription for the period.
     // Statistics first: the run wrote every row of recurring_charges and journal_entries since the

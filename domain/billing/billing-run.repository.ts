@@ -105,7 +105,9 @@ ins AS (
    -- Not ON CONFLICT (a speculative insert costs a WAL record and an index probe more per row): the
    -- subscription's row lock, taken above, serializes every claim of it, and the unique index stays the
    -- backstop (a row it refuses fails the batch, and its activity retries).
-   WHERE NOT EXISTS (SELECT 1 FROM recurring_charges x WHERE x.subscription_id = r.id AND x.period_start = r.period_start)
+   -- OFFSET 0 keeps it a probe of the (subscription, period) index per row: as an anti-join, the
+   -- planner (statistics from before the run) hashed a scan of every charge, growing with each batch.
+   WHERE NOT EXISTS (SELECT 1 FROM recurring_charges x WHERE x.subscription_id = r.id AND x.period_start = r.period_start OFFSET 0)
   RETURNING id, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type, currency, fee_minor, discount_minor,
             status, period_start),
 adv AS (

@@ -8,7 +8,7 @@
  */
 import type { Knex } from 'knex';
 import type { ChargingEngine } from '../charging/charging-engine';
-import { debitRecurringCharges } from '../ledger/recurring-debits.repository';
+import { debitRecurringCharges, type RecurringDebitOptions } from '../ledger/recurring-debits.repository';
 import { minorToMicros } from '../ledger/money';
 import { DomainError } from '../shared/domain-error';
 import { pgTransaction } from '../shared/pg-connection';
@@ -34,6 +34,8 @@ export interface BillingDeps {
   engine: ChargingEngine;
   /** Milliseconds per step of a batch (benchmarks). */
   onPhase?: (phase: string, ms: number) => void;
+  /** A batch's fee debits went the locked way (domain/ledger/recurring-debits.repository.ts). */
+  onLockedRetry?: RecurringDebitOptions['onLockedRetry'];
 }
 
 function phaseTimer(onPhase: (phase: string, ms: number) => void) {
@@ -138,7 +140,9 @@ export async function collect(deps: BillingDeps, charges: OpenCharge[]): Promise
     const amountMicros = minorToMicros(c.amountMinor, c.currency);
     if (amountMicros <= 0n) throw new DomainError('INVALID_AMOUNT', 'the amount must be positive', ['input', 'amountMicros']);
     return { key: chargeIdempotencyKey(c.id), billingAccountId: c.payerAccountId, amountMicros, currency: c.currency };
-  }), { actor: 'billing-run', sourceRef: 'billing-run', lowWalletThresholdMicros: deps.engine.policy.lowWalletThresholdMicros });
+  }), {
+    actor: 'billing-run', sourceRef: 'billing-run', lowWalletThresholdMicros: deps.engine.policy.lowWalletThresholdMicros, onLockedRetry: deps.onLockedRetry,
+  });
   const outcomes = oldestFirst.map((c, i): ChargeOutcome => {
     const r = results[i];
     return r.status === 'charged' ? { id: c.id, status: 'charged', journalEntryId: r.journalEntryId } : { id: c.id, status: 'insufficient', journalEntryId: null };

@@ -103,17 +103,49 @@ describe('set-based recurring debits (real PostgreSQL)', () => {
     // A top-up holds the wallet's row lock (uncommitted) while the debit reads 10.00 and decides on it.
     const topUp = await t.db.transaction();
     await fundWallet(topUp, account, 5n * EUR);
-    const pending = debitRecurringCharges(t.db, [{ ...debit(account, 8n * EUR), currency: 'EUR' }], options());
+    const retries: string[] = [];
+    const pending = debitRecurringCharges(t.db, [{ ...debit(account, 8n * EUR), currency: 'EUR' }], { ...options(), onLockedRetry: (why) => retries.push(why) });
     await new Promise((r) => setTimeout(r, 300));
     await topUp.commit();
     const [result] = await pending;
     expect(result).toMatchObject({ status: 'charged', replayed: false });
+    expect(retries).toEqual(['wallet_changed']); // 10.00 → 15.00 crosses the low mark: not a change without effect
     // The first attempt (on 10.00) was rolled back; the entry is the locked path's, on 15.00.
     const postings = await postingsOf((result as { journalEntryId: string }).journalEntryId);
     expect(postings.map((p) => p.amount)).toEqual([String(-8n * EUR), String(8n * EUR)]);
     expect((await t.db('postings').where({ ledger_account_id: wallet.id }).sum('amount as s').first())!.s).toBe(String(7n * EUR));
     expect((await walletOf(account)).balance).toBe(7n * EUR);
     expect(await entryCount()).toBe(before + 2); // the top-up and one debit
+  });
+
+  test('a wallet changed meanwhile to no effect on the decision (all paid, below the low mark) stays on the lock-free path; one that would decide otherwise does not', async () => {
+    // A family's shared postpaid wallet: balance 0.00, below the 2.00 mark; another lane's fee on it
+    // (here a 1.00 credit, uncommitted) holds its row while this batch reads and decides.
+    const family = await seedAccount(t.db, { paymentType: 'postpaid', creditLimitMinor: 5_000n }); // 50.00
+    const other = await t.db.transaction();
+    await fundWallet(other, family, 1n * EUR);
+    const retries: string[] = [];
+    const pending = debitRecurringCharges(t.db, [debit(family, 8n * EUR), debit(family, 2n * EUR)].map((d) => ({ ...d, currency: 'EUR' })),
+      { ...options(), onLockedRetry: (why) => retries.push(why) });
+    await new Promise((r) => setTimeout(r, 300));
+    await other.commit();
+    expect(statuses(await pending)).toEqual(['charged', 'charged']);
+    expect(retries).toEqual([]);
+    expect((await walletOf(family)).balance).toBe(1n * EUR - 10n * EUR);
+
+    // Read: 0.00 with a 10.00 limit pays the 8.00 fee, not the next one; meanwhile the limit is raised to
+    // 20.00, on which both fit. The lock-free decision would differ, so the batch goes the locked way.
+    const tight = await seedAccount(t.db, { paymentType: 'postpaid', creditLimitMinor: 1_000n });
+    const raise = await t.db.transaction();
+    await raise('wallets').where({ billing_account_id: tight }).update({ credit_limit_micros: String(20n * EUR) });
+    const again: string[] = [];
+    const both = debitRecurringCharges(t.db, [debit(tight, 8n * EUR), debit(tight, 8n * EUR)].map((d) => ({ ...d, currency: 'EUR' })),
+      { ...options(), onLockedRetry: (why) => again.push(why) });
+    await new Promise((r) => setTimeout(r, 300));
+    await raise.commit();
+    expect(statuses(await both)).toEqual(['charged', 'charged']);
+    expect(again).toEqual(['wallet_changed']);
+    expect((await walletOf(tight)).balance).toBe(-16n * EUR);
   });
 
   test('two attempts at the same batch at once (a retried activity while the first still runs) charge each debit once', async () => {
