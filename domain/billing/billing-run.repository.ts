@@ -6,7 +6,8 @@
  *     date (keyset on id: no index on the due date, so that advancing a subscription is a HOT
  *     update — see migration …100100), prices the new period (fee, promotions) and in the same
  *     statement inserts one `recurring_charges` row per (subscription, period) and advances the
- *     subscription to that period. The subscription's row lock serializes claims of one subscription,
+ *     subscription to that period — only if it is still at the period it was priced from: that update
+ *     serializes claims of one subscription (a concurrent change makes it `behind`, claimed again),
  *     and the unique index on (subscription, period) backs it.
  *  2. money — the wallet debits, one set-based transaction per batch under the charging engine's
  *     lock order (domain/ledger/recurring-debits.repository.ts).
@@ -54,8 +55,7 @@ WITH due AS MATERIALIZED (
     JOIN plans p ON p.id = s.plan_id
    WHERE s.state = 'active' AND s.next_charge_on <= $1::date AND s.id > $2::uuid AND s.id BETWEEN $4::uuid AND $5::uuid
    ORDER BY s.id
-   LIMIT $3
-   FOR UPDATE OF s),
+   LIMIT $3),
 idx AS (
   SELECT d.*,
          CASE d.unit
@@ -95,22 +95,12 @@ rows AS (
            WHEN x.offer_kind = 'discount_fixed' THEN least(x.fee, greatest(coalesce((x.terms->>'amountMinor')::bigint, 0), 0))
            ELSE 0 END AS discount
     FROM priced x),
-ins AS (
-  INSERT INTO recurring_charges (subscription_id, subscriber_id, billing_account_id, payer_account_id, plan_id, offer_id, payment_type, cycle,
-                                 cycle_date, period_start, period_end, currency, fee_minor, discount_minor, status)
-  SELECT r.id, r.subscriber_id, r.billing_account_id, r.payer_account_id, r.plan_id, r.offer_id, r.payment_type, r.cycle,
-         $1::date, r.period_start, r.period_end, r.currency, r.fee, r.discount,
-         CASE WHEN r.lapse THEN 'lapsed' WHEN r.fee - r.discount = 0 THEN 'waived' ELSE 'pending' END
-    FROM rows r
-   -- Not ON CONFLICT (a speculative insert costs a WAL record and an index probe more per row): the
-   -- subscription's row lock, taken above, serializes every claim of it, and the unique index stays the
-   -- backstop (a row it refuses fails the batch, and its activity retries).
-   -- OFFSET 0 keeps it a probe of the (subscription, period) index per row: as an anti-join, the
-   -- planner (statistics from before the run) hashed a scan of every charge, growing with each batch.
-   WHERE NOT EXISTS (SELECT 1 FROM recurring_charges x WHERE x.subscription_id = r.id AND x.period_start = r.period_start OFFSET 0)
-  RETURNING id, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type, currency, fee_minor, discount_minor,
-            status, period_start),
 adv AS (
+  -- Advancing the subscription is what claims it: no row lock is taken before (FOR UPDATE costs a WAL
+  -- record per row). A subscription changed since this statement's snapshot (a plan change, a
+  -- termination, another claim) is re-checked here against the period it was priced from, and if
+  -- that no longer holds it is neither advanced nor charged: it counts as \`behind\`, and the batch
+  -- claims again from the same cursor, on a fresh snapshot.
   UPDATE subscriptions s
      SET current_period_start = r.period_start, current_period_end = r.period_end,
          next_charge_on = (r.period_end AT TIME ZONE 'UTC')::date,
@@ -119,19 +109,37 @@ adv AS (
     -- The id list (an index scan of the batch's rows): joined to the CTE alone, the planner may hash
     -- the batch and scan the whole table for it (19 ms a batch at 100k subscriptions, growing with them).
     FROM rows r WHERE s.id = r.id AND s.id = ANY((SELECT array_agg(d.id) FROM due d)::uuid[])
-  RETURNING s.id, s.next_charge_on, s.state)
+     AND s.state = 'active' AND s.current_period_end = r.period_start AND s.plan_id = r.plan_id AND s.offer_id IS NOT DISTINCT FROM r.offer_id
+  RETURNING s.id, s.next_charge_on, s.state),
+ins AS (
+  INSERT INTO recurring_charges (subscription_id, subscriber_id, billing_account_id, payer_account_id, plan_id, offer_id, payment_type, cycle,
+                                 cycle_date, period_start, period_end, currency, fee_minor, discount_minor, status)
+  SELECT r.id, r.subscriber_id, r.billing_account_id, r.payer_account_id, r.plan_id, r.offer_id, r.payment_type, r.cycle,
+         $1::date, r.period_start, r.period_end, r.currency, r.fee, r.discount,
+         CASE WHEN r.lapse THEN 'lapsed' WHEN r.fee - r.discount = 0 THEN 'waived' ELSE 'pending' END
+    FROM rows r JOIN adv ON adv.id = r.id
+   -- Not ON CONFLICT (a speculative insert costs a WAL record and an index probe more per row): the
+   -- subscription's update above serializes every claim of it, and the unique index stays the
+   -- backstop (a row it refuses fails the batch, and its activity retries).
+   -- OFFSET 0 keeps it a probe of the (subscription, period) index per row: as an anti-join, the
+   -- planner (statistics from before the run) hashed a scan of every charge, growing with each batch.
+   WHERE NOT EXISTS (SELECT 1 FROM recurring_charges x WHERE x.subscription_id = r.id AND x.period_start = r.period_start OFFSET 0)
+  RETURNING id, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type, currency, fee_minor, discount_minor,
+            status, period_start)
 SELECT
   (SELECT coalesce(json_agg(json_build_array(id::text, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type,
           currency, fee_minor::text, discount_minor::text, status, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))), '[]') FROM ins) AS charges,
   (SELECT count(*) FROM due)::int AS scanned,
-  (SELECT count(*) FROM adv WHERE adv.state = 'active' AND adv.next_charge_on <= $1::date)::int AS behind,
+  ((SELECT count(*) FROM adv WHERE adv.state = 'active' AND adv.next_charge_on <= $1::date)
+   + (SELECT count(*) FROM rows r WHERE NOT EXISTS (SELECT 1 FROM adv WHERE adv.id = r.id)))::int AS behind,
   (SELECT json_build_array(to_char(next_charge_on, 'YYYY-MM-DD'), id) FROM due ORDER BY id DESC LIMIT 1) AS last`;
 
 export interface ClaimResult {
   charges: ClaimedCharge[];
   scanned: number;
   /** Subscriptions advanced by this claim that are still due on the cycle date (more than one period
-   * behind): the caller claims again from the same cursor to renew their next period. */
+   * behind), and those changed since the claim read them (not advanced): the caller claims again from
+   * the same cursor, to renew their next period or to read them afresh. */
   behind: number;
   cursor: DueCursor | null;
 }

@@ -20,6 +20,7 @@ import { createBillingActivities } from '../../activities/billing.activities';
 import { createLogger } from '../../platform/logger';
 import { claimDueCharges } from '../../domain/billing/billing-run.repository';
 import { FIRST_CURSOR } from '../../domain/billing/billing-run.types';
+import { runBillingBatch } from '../../domain/billing/billing-run.service';
 
 jest.setTimeout(240_000);
 
@@ -226,6 +227,26 @@ describe('billing run over 13 monthly cycles', () => {
     expect(rerun).toMatchObject({ claimed: 0, charged: 0 });
     expect(await walletMinor(account)).toBe(100_000n - 12n * 700n);
     expect((await verifyBalances(t.db)).problems).toEqual([]);
+  });
+
+  it('a subscription changed while a claim reads it is charged once, as it is after the change', async () => {
+    const before = await plan('changing-from', 'prepaid', 800, [{ service: 'sms', units: 10n }]);
+    const after = await plan('changing-to', 'prepaid', 1200, [{ service: 'sms', units: 40n }]);
+    const account = await seedAccount(t.db, { paymentType: 'prepaid' });
+    await topUp(account, 10_000n);
+    const l = await line(before, account);
+    const lane = { fromId: l.subscriptionId, toId: l.subscriptionId };
+    // A plan change holds the subscription (uncommitted) while the claim reads the old plan, prices it
+    // and comes to advance it; the change commits, so the claim must not charge the old plan.
+    const change = await t.db.transaction();
+    await change('subscriptions').where({ id: l.subscriptionId }).update({ plan_id: after });
+    const batch = runBillingBatch({ db: t.db, engine }, { cycleDate: '2026-02-15', after: FIRST_CURSOR, limit: 10, graceDays: 3, lane });
+    await new Promise((r) => setTimeout(r, 300));
+    await change.commit();
+    expect(await batch).toMatchObject({ claimed: 1, charged: 1 });
+    expect((await charges(l.subscriptionId)).map((r) => [r.plan_id, Number(r.fee_minor), r.status])).toEqual([[after, 1200, 'charged']]);
+    expect(await walletMinor(account)).toBe(10_000n - 1200n);
+    expect((await t.db('buckets').where({ subscription_id: l.subscriptionId })).map((b) => Number(b.initial_units))).toEqual([40]);
   });
 
   it('finishes the charges of a batch that died after its claim committed (no debit, no allowances yet)', async () => {
