@@ -33,6 +33,11 @@ describe('billing references checked per statement (real PostgreSQL)', () => {
     await expect(t.db('recurring_charges').insert([charge(), charge({ subscription_id: missing })]))
       .rejects.toThrow(`recurring charge refers to subscription ${missing} (subscription_id), which does not exist in subscriptions`);
     await expect(t.db('recurring_charges').insert(charge({ payer_account_id: missing }))).rejects.toThrow(/payer account .* does not exist in billing_accounts/);
+    // Both account columns are checked in one pass; the error still names the column.
+    await expect(t.db('recurring_charges').insert(charge({ billing_account_id: missing })))
+      .rejects.toThrow(`recurring charge refers to billing account ${missing} (billing_account_id), which does not exist in billing_accounts`);
+    await expect(t.db('recurring_charges').insert(charge({ payer_account_id: missing })))
+      .rejects.toThrow(`recurring charge refers to payer account ${missing} (payer_account_id), which does not exist in billing_accounts`);
     await expect(t.db('recurring_charges').insert(charge({ plan_id: missing }))).rejects.toThrow(/plan .* does not exist in plans/);
     await expect(t.db('recurring_charges').insert(charge({ offer_id: missing }))).rejects.toThrow(/offer .* does not exist in offers/);
     expect(await t.db('recurring_charges').where({ subscription_id: line.subscriptionId }).count('* as n')).toEqual([{ n: '0' }]);
