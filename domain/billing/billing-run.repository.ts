@@ -110,14 +110,17 @@ adv AS (
     -- the batch and scan the whole table for it (19 ms a batch at 100k subscriptions, growing with them).
     FROM rows r WHERE s.id = r.id AND s.id = ANY((SELECT array_agg(d.id) FROM due d)::uuid[])
      AND s.state = 'active' AND s.current_period_end = r.period_start AND s.plan_id = r.plan_id AND s.offer_id IS NOT DISTINCT FROM r.offer_id
-  RETURNING s.id, s.next_charge_on, s.state),
+  -- The priced row comes back with it, so the insert reads the advanced rows alone (joined back to
+  -- \`rows\`, whose size the planner cannot know, it became a nested loop over 5,000 × 5,000 rows).
+  RETURNING s.id, s.next_charge_on, s.state, r.subscriber_id, r.billing_account_id, r.payer_account_id, r.plan_id, r.offer_id,
+            r.payment_type, r.cycle, r.period_start, r.period_end, r.currency, r.fee, r.discount, r.lapse),
 ins AS (
   INSERT INTO recurring_charges (subscription_id, subscriber_id, billing_account_id, payer_account_id, plan_id, offer_id, payment_type, cycle,
                                  cycle_date, period_start, period_end, currency, fee_minor, discount_minor, status)
   SELECT r.id, r.subscriber_id, r.billing_account_id, r.payer_account_id, r.plan_id, r.offer_id, r.payment_type, r.cycle,
          $1::date, r.period_start, r.period_end, r.currency, r.fee, r.discount,
          CASE WHEN r.lapse THEN 'lapsed' WHEN r.fee - r.discount = 0 THEN 'waived' ELSE 'pending' END
-    FROM rows r JOIN adv ON adv.id = r.id
+    FROM adv r
    -- Not ON CONFLICT (a speculative insert costs a WAL record and an index probe more per row): the
    -- subscription's update above serializes every claim of it, and the unique index stays the
    -- backstop (a row it refuses fails the batch, and its activity retries).
