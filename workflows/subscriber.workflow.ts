@@ -152,8 +152,14 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput, carried
     publish();
     return snapshot;
   };
+  // Checked again once the line is ours: an update queued behind another (a resume behind a terminate)
+  // was validated on the state before it. A refusal fails the update; the plain error nextState
+  // throws would fail the workflow task, retried forever, and the update would never answer.
   const transition = (action: LifecycleAction, actor: string, reason?: string, extra: { eid?: string; simDisposition?: 'available' | 'retired' } = {}) =>
-    exclusive(() => applyTransition(action, actor, reason, extra));
+    exclusive(() => {
+      checkState(action);
+      return applyTransition(action, actor, reason, extra);
+    });
 
   const checkState = (action: LifecycleAction) => {
     if (snapshot.state === 'rejected') refuse('NOT_REGISTERED', 'this line was never registered');

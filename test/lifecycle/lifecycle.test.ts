@@ -146,6 +146,33 @@ describe('subscriber lifecycle through GraphQL and Temporal (physical SIM)', () 
     expect((await s.db('subscribers').where({ id: line.id }).first()).state).toBe(snap.state);
   });
 
+  test('a resume queued behind a terminate is refused with INVALID_STATE once the line is terminated', async () => {
+    const account = await seedAccount(s.db);
+    const plan = await seedPlanWithFee(s.db, 1000);
+    const [number] = await seedNumbers(s.db, 1);
+    const [iccid] = await seedPhysicalSims(s.db, 1);
+    await fundWallet(s.db, account, 100_000_000n);
+    const act = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'physical', iccid, msisdn: number, idempotencyKey: 'lifecycle-queue-2' } });
+    const line = act.body.data.subscriberActivate.subscriber;
+    expect((await s.api.gql('support', SUSPEND, { input: { subscriberId: line.id, reason: 'lost_sim' } })).body.data.subscriberSuspend.userErrors).toEqual([]);
+    // The terminate's billing-record step waits on the line's row, held here; meanwhile the resume is
+    // validated on "suspended" and queues behind it. Once it runs, the line is terminated: it must be
+    // refused (before the re-check, nextState's plain error failed the workflow task instead).
+    const hold = await s.db.transaction();
+    await hold.raw('SELECT 1 FROM subscribers WHERE id = ? FOR UPDATE', [line.id]);
+    const terminate = s.api.gql('integrator', TERMINATE, { input: { subscriberId: line.id } });
+    await new Promise((r) => setTimeout(r, 400));
+    const resume = s.api.gql('support', RESUME, { input: { subscriberId: line.id } });
+    await new Promise((r) => setTimeout(r, 400));
+    await hold.rollback();
+    expect((await terminate).body.data.subscriberTerminate.userErrors).toEqual([]);
+    const refused = (await resume).body.data.subscriberResume.userErrors;
+    expect(refused.map((e: { code: string }) => e.code)).toEqual(['INVALID_STATE']);
+    expect(refused[0].message).toContain('terminated');
+    const snap = await s.temporal.client.workflow.getHandle(subscriberWorkflowId(line.id)).query(subscriberSnapshotQuery);
+    expect(snap.history.filter((h) => h.from !== null).map((h) => h.action)).toEqual(['activate', 'suspend', 'terminate']);
+  }, 30_000);
+
   test('a plan change the wallet cannot pay is refused and changes nothing', async () => {
     const account = await seedAccount(s.db);
     const cheap = await seedPlanWithFee(s.db, 100);
