@@ -7,29 +7,20 @@ import type { Knex } from 'knex';
  * are the same account, so the statement-level check of a 5,000-row claim probed the same 5,000
  * accounts twice. The error still names the column that refers to the missing account.
  */
+/** One reference checked over the distinct values of the statement's new rows (as …080100 writes them). */
+const check = (column: string, parent: string, label: string) => `
+    SELECT n.v INTO orphan FROM (SELECT DISTINCT ${column} AS v FROM new_rows WHERE ${column} IS NOT NULL) n
+     WHERE NOT EXISTS (SELECT 1 FROM ${parent} p WHERE p.id = n.v) LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'recurring charge refers to ${label} % (${column}), which does not exist in ${parent}', orphan.v
+        USING ERRCODE = 'foreign_key_violation', TABLE = 'recurring_charges', COLUMN = '${column}';
+    END IF;`;
+
 const checks = (accounts: string) => `
   CREATE OR REPLACE FUNCTION recurring_charges_check_refs() RETURNS trigger LANGUAGE plpgsql AS $$
   DECLARE
     orphan record;
-  BEGIN
-    SELECT n.v INTO orphan FROM (SELECT DISTINCT subscription_id AS v FROM new_rows WHERE subscription_id IS NOT NULL) n
-     WHERE NOT EXISTS (SELECT 1 FROM subscriptions p WHERE p.id = n.v) LIMIT 1;
-    IF FOUND THEN
-      RAISE EXCEPTION 'recurring charge refers to subscription % (subscription_id), which does not exist in subscriptions', orphan.v
-        USING ERRCODE = 'foreign_key_violation', TABLE = 'recurring_charges', COLUMN = 'subscription_id';
-    END IF;${accounts}
-    SELECT n.v INTO orphan FROM (SELECT DISTINCT plan_id AS v FROM new_rows WHERE plan_id IS NOT NULL) n
-     WHERE NOT EXISTS (SELECT 1 FROM plans p WHERE p.id = n.v) LIMIT 1;
-    IF FOUND THEN
-      RAISE EXCEPTION 'recurring charge refers to plan % (plan_id), which does not exist in plans', orphan.v
-        USING ERRCODE = 'foreign_key_violation', TABLE = 'recurring_charges', COLUMN = 'plan_id';
-    END IF;
-    SELECT n.v INTO orphan FROM (SELECT DISTINCT offer_id AS v FROM new_rows WHERE offer_id IS NOT NULL) n
-     WHERE NOT EXISTS (SELECT 1 FROM offers p WHERE p.id = n.v) LIMIT 1;
-    IF FOUND THEN
-      RAISE EXCEPTION 'recurring charge refers to offer % (offer_id), which does not exist in offers', orphan.v
-        USING ERRCODE = 'foreign_key_violation', TABLE = 'recurring_charges', COLUMN = 'offer_id';
-    END IF;
+  BEGIN${check('subscription_id', 'subscriptions', 'subscription')}${accounts}${check('plan_id', 'plans', 'plan')}${check('offer_id', 'offers', 'offer')}
     RETURN NULL;
   END $$`;
 
@@ -46,13 +37,7 @@ const ONE_PASS = `
         USING ERRCODE = 'foreign_key_violation', TABLE = 'recurring_charges', COLUMN = 'payer_account_id';
     END IF;`;
 
-const TWO_PASSES = ['billing_account_id', 'payer_account_id'].map((column) => `
-    SELECT n.v INTO orphan FROM (SELECT DISTINCT ${column} AS v FROM new_rows WHERE ${column} IS NOT NULL) n
-     WHERE NOT EXISTS (SELECT 1 FROM billing_accounts p WHERE p.id = n.v) LIMIT 1;
-    IF FOUND THEN
-      RAISE EXCEPTION 'recurring charge refers to ${column === 'payer_account_id' ? 'payer' : 'billing'} account % (${column}), which does not exist in billing_accounts', orphan.v
-        USING ERRCODE = 'foreign_key_violation', TABLE = 'recurring_charges', COLUMN = '${column}';
-    END IF;`).join('');
+const TWO_PASSES = check('billing_account_id', 'billing_accounts', 'billing account') + check('payer_account_id', 'billing_accounts', 'payer account');
 
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(checks(ONE_PASS));

@@ -122,16 +122,22 @@ describe('subscriber lifecycle through GraphQL and Temporal (physical SIM)', () 
     expect(late.body.data.subscriberResume.userErrors[0].code).toBe('INVALID_STATE');
   });
 
-  test('updates sent at once run one at a time: each transition starts where the one before it ended', async () => {
+  /** A funded, activated physical-SIM line, suspended (lost SIM). */
+  async function suspendedLine(idempotencyKey: string): Promise<{ id: string }> {
     const account = await seedAccount(s.db);
-    const other = await seedAccount(s.db);
     const plan = await seedPlanWithFee(s.db, 1000);
     const [number] = await seedNumbers(s.db, 1);
     const [iccid] = await seedPhysicalSims(s.db, 1);
     await fundWallet(s.db, account, 100_000_000n);
-    const act = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'physical', iccid, msisdn: number, idempotencyKey: 'lifecycle-queue-1' } });
+    const act = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'physical', iccid, msisdn: number, idempotencyKey } });
     const line = act.body.data.subscriberActivate.subscriber;
     expect((await s.api.gql('support', SUSPEND, { input: { subscriberId: line.id, reason: 'lost_sim' } })).body.data.subscriberSuspend.userErrors).toEqual([]);
+    return line;
+  }
+
+  test('updates sent at once run one at a time: each transition starts where the one before it ended', async () => {
+    const line = await suspendedLine('lifecycle-queue-1');
+    const other = await seedAccount(s.db);
 
     // Three changes at once, each valid from "suspended": run together, all three would start from it.
     await Promise.all([
@@ -147,14 +153,7 @@ describe('subscriber lifecycle through GraphQL and Temporal (physical SIM)', () 
   });
 
   test('a resume queued behind a terminate is refused with INVALID_STATE once the line is terminated', async () => {
-    const account = await seedAccount(s.db);
-    const plan = await seedPlanWithFee(s.db, 1000);
-    const [number] = await seedNumbers(s.db, 1);
-    const [iccid] = await seedPhysicalSims(s.db, 1);
-    await fundWallet(s.db, account, 100_000_000n);
-    const act = await s.api.gql('storefront', ACTIVATE, { input: { billingAccountId: account, planCode: plan, simType: 'physical', iccid, msisdn: number, idempotencyKey: 'lifecycle-queue-2' } });
-    const line = act.body.data.subscriberActivate.subscriber;
-    expect((await s.api.gql('support', SUSPEND, { input: { subscriberId: line.id, reason: 'lost_sim' } })).body.data.subscriberSuspend.userErrors).toEqual([]);
+    const line = await suspendedLine('lifecycle-queue-2');
     // The terminate's billing-record step waits on the line's row, held here; meanwhile the resume is
     // validated on "suspended" and queues behind it. Once it runs, the line is terminated: it must be
     // refused (before the re-check, nextState's plain error failed the workflow task instead).
