@@ -252,11 +252,22 @@ want AS (
          CASE w.service WHEN 'data' THEN 'bytes' WHEN 'voice' THEN 'seconds' WHEN 'sms' THEN 'messages' ELSE btrim(w.currency) END AS unit
     FROM (SELECT * FROM plan_want UNION ALL SELECT * FROM bonus_want) w
    ORDER BY code),
-la AS (
+la_line AS (
+  -- A line's own bucket: only a grant of this charge writes its code, and a second or retried grant
+  -- finds it here, so a plain insert (a speculative ON CONFLICT insert costs a WAL record more per
+  -- bucket); the unique index stays the backstop (two attempts at once: one fails, its batch retries).
+  -- OFFSET 0 keeps the check a probe per code, not a hash of every ledger account.
   INSERT INTO ledger_accounts (code, kind, unit, billing_account_id)
-  SELECT code, 'bucket', unit, account_id FROM want
+  SELECT w.code, 'bucket', w.unit, w.account_id FROM want w
+   WHERE w.subscription_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_accounts x WHERE x.code = w.code OFFSET 0)
+  RETURNING id, code),
+la_pool AS (
+  -- A shared pool: both lanes grant a family's members, so the later one waits on the conflict and skips.
+  INSERT INTO ledger_accounts (code, kind, unit, billing_account_id)
+  SELECT w.code, 'bucket', w.unit, w.account_id FROM want w WHERE w.subscription_id IS NULL
   ON CONFLICT (code) DO NOTHING
   RETURNING id, code),
+la AS (SELECT * FROM la_line UNION ALL SELECT * FROM la_pool),
 bk AS (
   INSERT INTO buckets (ledger_account_id, billing_account_id, subscription_id, service, unit, initial_units, balance_units, reserved_units,
                        priority, valid_from, valid_until, rollover, source)
