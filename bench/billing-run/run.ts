@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     log(`seeded ${n} subscriptions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const started = performance.now();
+    const cpuBefore = { node: process.cpuUsage(), machine: machineBusySeconds() };
     let claimed = 0;
     let batches = 0;
     const phases = new Map<string, number>();
@@ -84,6 +85,10 @@ async function main(): Promise<void> {
     await graceExpiredCharges(db, { cycleDate: CYCLE_DATE, afterId: '0', limit: batch });
     const seconds = (performance.now() - started) / 1000;
     log(`billing run: ${claimed} charges in ${batches} batches over ${lanes} lanes, ${seconds.toFixed(1)} s (time in each step, summed over lanes: ${[...phases].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
+    const nodeCpu = process.cpuUsage(cpuBefore.node);
+    const machineCpu = machineBusySeconds() - cpuBefore.machine;
+    // Where the CPU went: this process, and the rest of the machine (the database server, autovacuum).
+    log(`CPU busy during the run: ${machineCpu.toFixed(1)} s of ${(seconds * os.cpus().length).toFixed(1)} s, of which this process ${((nodeCpu.user + nodeCpu.system) / 1e6).toFixed(1)} s`);
     log(`fee debits that went the locked way: ${[...lockedRetries].map(([k, v]) => `${v} (${k})`).join(', ') || 'none'}`);
 
     // From the ledger: one fee posting (a wallet posting named by its charge) per due subscription for the period.
@@ -116,6 +121,17 @@ async function main(): Promise<void> {
     await db.destroy();
     if (embedded) await embedded.stop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** CPU seconds the whole machine spent busy since boot (Linux /proc/stat; 0 elsewhere). */
+function machineBusySeconds(): number {
+  try {
+    const [, ...ticks] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    const idle = ticks[3] + ticks[4];
+    return (ticks.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / 100;
+  } catch {
+    return 0;
   }
 }
 

@@ -28,15 +28,11 @@ export interface ClaimedCharge {
   id: string;
   subscriptionId: string;
   subscriberId: string;
-  billingAccountId: string;
   payerAccountId: string;
-  paymentType: 'prepaid' | 'postpaid' | 'hybrid';
   currency: string;
-  feeMinor: bigint;
-  discountMinor: bigint;
+  /** The fee less its discount, what the payer owes for the period. */
   amountMinor: bigint;
   status: 'pending' | 'waived' | 'lapsed';
-  periodStart: string;
 }
 
 import { ALL_SUBSCRIPTIONS, type BillingRunTotals, type DueCursor, type DueLane } from './billing-run.types';
@@ -127,11 +123,11 @@ ins AS (
    -- OFFSET 0 keeps it a probe of the (subscription, period) index per row: as an anti-join, the
    -- planner (statistics from before the run) hashed a scan of every charge, growing with each batch.
    WHERE NOT EXISTS (SELECT 1 FROM recurring_charges x WHERE x.subscription_id = r.id AND x.period_start = r.period_start OFFSET 0)
-  RETURNING id, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type, currency, fee_minor, discount_minor,
-            status, period_start)
+  RETURNING id, subscription_id, subscriber_id, payer_account_id, currency, amount_minor, status)
 SELECT
-  (SELECT coalesce(json_agg(json_build_array(id::text, subscription_id, subscriber_id, billing_account_id, payer_account_id, payment_type,
-          currency, fee_minor::text, discount_minor::text, status, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))), '[]') FROM ins) AS charges,
+  -- What the batch goes on with, nothing more: building the JSON is a per-row cost of every claim.
+  (SELECT coalesce(json_agg(json_build_array(id::text, subscription_id, subscriber_id, payer_account_id, currency,
+          amount_minor::text, status)), '[]') FROM ins) AS charges,
   (SELECT count(*) FROM due)::int AS scanned,
   ((SELECT count(*) FROM adv WHERE adv.state = 'active' AND adv.next_charge_on <= $1::date)
    + (SELECT count(*) FROM rows r WHERE NOT EXISTS (SELECT 1 FROM adv WHERE adv.id = r.id)))::int AS behind,
@@ -156,15 +152,10 @@ export async function claimDueCharges(db: Knex, input: { cycleDate: string; afte
     scanned: row.scanned,
     behind: row.behind,
     cursor: row.last ? { date: row.last[0], id: row.last[1] } : null,
-    charges: row.charges.map((r) => {
-      const fee = BigInt(r[7] as string);
-      const discount = BigInt(r[8] as string);
-      return {
-        id: r[0] as string, subscriptionId: r[1] as string, subscriberId: r[2] as string, billingAccountId: r[3] as string,
-        payerAccountId: r[4] as string, paymentType: r[5] as ClaimedCharge['paymentType'], currency: String(r[6]).trim(),
-        feeMinor: fee, discountMinor: discount, amountMinor: fee - discount, status: r[9] as ClaimedCharge['status'], periodStart: r[10] as string,
-      };
-    }),
+    charges: row.charges.map((r) => ({
+      id: r[0] as string, subscriptionId: r[1] as string, subscriberId: r[2] as string, payerAccountId: r[3] as string,
+      currency: String(r[4]).trim(), amountMinor: BigInt(r[5] as string), status: r[6] as ClaimedCharge['status'],
+    })),
   };
 }
 

@@ -111,9 +111,7 @@ async function finishStranded(deps: BillingDeps, input: BatchInput): Promise<Bil
 async function renewBatch(deps: BillingDeps, input: BatchInput): Promise<BillingBatchOutcome & { behind: number }> {
   const timer = deps.onPhase ? phaseTimer(deps.onPhase) : undefined;
   const claim = await claimDueCharges(deps.db, { cycleDate: input.cycleDate, after: input.after, limit: input.limit, lane: input.lane });
-  const toCollect: OpenCharge[] = claim.charges
-    .filter((c) => c.status === 'pending')
-    .map((c) => ({ id: c.id, subscriberId: c.subscriberId, payerAccountId: c.payerAccountId, currency: c.currency, amountMinor: c.amountMinor, status: 'pending' }));
+  const toCollect: OpenCharge[] = claim.charges.flatMap((c) => (c.status === 'pending' ? [{ ...c, status: 'pending' as const }] : []));
   timer?.('claim');
   const waivedIds = claim.charges.filter((c) => c.status === 'waived').map((c) => c.id);
   const paid = await payAndFulfil(deps, toCollect, waivedIds, addDays(input.cycleDate, input.graceDays), timer);

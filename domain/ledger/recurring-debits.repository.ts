@@ -226,7 +226,6 @@ export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], 
     if (!reason) throw err;
     options.onLockedRetry?.(reason);
     return null;
-    throw err;
   });
   if (optimistic) return optimistic;
   return pgTransaction(db, async (c) => {
