@@ -5,15 +5,17 @@
  * then the billing run for that day, then a check from the ledger that every due subscription was
  * charged exactly once.
  *
- *   npm run bench:billing-run -- [--subscriptions N] [--batch 5000] [--lanes 2]
+ *   npm run bench:billing-run -- [--subscriptions N] [--batch 5000] [--lanes 2] [--workflow]
  *
  * PostgreSQL: DATABASE_URL (a database the bench may fill), or an embedded server in a temporary
  * directory: fsync and synchronous commit on, with a database server's memory settings
  * (shared_buffers 2 GB, under the usual quarter of this machine's 24 GB; max_wal_size 8 GB).
- * The run executes the billing-run workflow's loop in
- * process — the same activities (`billingRunBatch` per batch of `--batch` subscriptions, its lanes
- * concurrently, then the grace sweep) without the Temporal round trips, which add a few ms per batch (≈200 batches).
- * Ends with one line of JSON.
+ * By default the run executes the billing-run workflow's loop in process — the same work as its
+ * activities (`runBillingBatch` per batch of `--batch` subscriptions, its lanes concurrently, then the
+ * grace sweep) without the Temporal round trips. `--workflow` runs the real `billing-run:<date>`
+ * workflow instead, on a Temporal dev server and a worker in this process (started before the
+ * clock), so the figure includes every activity's round trip and the workflow's other steps.
+ * Ends with one line of JSON (`via` says which).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,11 +24,14 @@ import { Pool } from 'pg';
 import { createDatabase, migrateToLatest } from '../../platform/database';
 import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../platform/embedded-postgres';
 import { freePort } from '../../platform/ports';
-import { createChargingEngine } from '../../domain/charging/charging-engine';
+import { childPids, pgCpuMs, postmasterPid, processCpuMs } from '../process-cpu';
+import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
 import { runBillingBatch } from '../../domain/billing/billing-run.service';
-import { DEFAULT_LANES, FIRST_CURSOR, dueLanes, type DueCursor } from '../../domain/billing/billing-run.types';
+import { DEFAULT_LANES, FIRST_CURSOR, billingRunWorkflowId, dueLanes, type BillingRunInput, type BillingRunTotals, type DueCursor } from '../../domain/billing/billing-run.types';
 import { graceExpiredCharges } from '../../domain/billing/billing-run.repository';
 import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
+import type { Client } from '@temporalio/client';
+import type { Knex } from 'knex';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,6 +50,8 @@ async function main(): Promise<void> {
   const n = arg('subscriptions', 1_000_000);
   const batch = arg('batch', 5000);
   const lanes = arg('lanes', DEFAULT_LANES);
+  const viaWorkflow = process.argv.includes('--workflow');
+  let temporal: WorkflowStack | undefined;
   let embedded: EmbeddedPostgresHandle | undefined;
   let dataDir: string | undefined;
   let url = process.env.DATABASE_URL;
@@ -64,32 +71,52 @@ async function main(): Promise<void> {
     await seed(db, n);
     log(`seeded ${n} subscriptions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
+    // Workflow mode: the Temporal dev server, the worker and the bundle are ready before the clock starts.
+    temporal = viaWorkflow ? await startWorkflowStack(db, engine) : undefined;
+    const postmaster = await postmasterPid(db);
+    const temporalPids = childPids(process.pid, /start-dev/);
+    const cpu = () => ({ node: process.cpuUsage(), machine: machineBusySeconds(), pg: pgCpuMs(postmaster), temporal: temporalPids.reduce((a, p) => a + processCpuMs(p), 0) });
     const started = performance.now();
-    const cpuBefore = { node: process.cpuUsage(), machine: machineBusySeconds() };
+    const cpuBefore = cpu();
     let claimed = 0;
-    let batches = 0;
-    const phases = new Map<string, number>();
-    const lockedRetries = new Map<string, number>();
-    // The workflow's loop (billing-run.workflow.ts): its lanes concurrently, each a keyset loop of batches.
-    await Promise.all(dueLanes(lanes).map(async (lane) => {
-      let cursor: DueCursor = FIRST_CURSOR;
-      for (;;) {
-        const r = await runBillingBatch({ db, engine, onPhase: (ph, ms) => phases.set(ph, (phases.get(ph) ?? 0) + ms), onLockedRetry: (why) => lockedRetries.set(why, (lockedRetries.get(why) ?? 0) + 1) }, { cycleDate: CYCLE_DATE, after: cursor, limit: batch, graceDays: 3, lane });
-        claimed += r.claimed;
-        batches++;
-        if (batches % 20 === 0) log(`${claimed} charged so far, ${((performance.now() - started) / 1000).toFixed(1)} s`);
-        if (!r.cursor || r.scanned < batch) break;
-        cursor = r.cursor;
-      }
-    }));
-    await graceExpiredCharges(db, { cycleDate: CYCLE_DATE, afterId: '0', limit: batch });
+    if (temporal) {
+      // The real thing: `billing-run:<date>` on a worker, each batch an activity.
+      const totals = await temporal.client.workflow.execute<(input: BillingRunInput) => Promise<BillingRunTotals>>('billingRunWorkflow', {
+        workflowId: billingRunWorkflowId(CYCLE_DATE), taskQueue: WORKFLOW_TASK_QUEUE,
+        args: [{ cycleDate: CYCLE_DATE, batchSize: batch, lanes, graceDays: 3 }],
+      });
+      claimed = totals.claimed;
+      log(`billing run (workflow ${billingRunWorkflowId(CYCLE_DATE)}): ${JSON.stringify(totals)}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    } else {
+      let batches = 0;
+      const phases = new Map<string, number>();
+      const lockedRetries = new Map<string, number>();
+      // The workflow's loop (billing-run.workflow.ts): its lanes concurrently, each a keyset loop of batches.
+      await Promise.all(dueLanes(lanes).map(async (lane) => {
+        let cursor: DueCursor = FIRST_CURSOR;
+        for (;;) {
+          const r = await runBillingBatch({ db, engine, onPhase: (ph, ms) => phases.set(ph, (phases.get(ph) ?? 0) + ms), onLockedRetry: (why) => lockedRetries.set(why, (lockedRetries.get(why) ?? 0) + 1) }, { cycleDate: CYCLE_DATE, after: cursor, limit: batch, graceDays: 3, lane });
+          claimed += r.claimed;
+          batches++;
+          if (batches % 20 === 0) log(`${claimed} charged so far, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+          if (!r.cursor || r.scanned < batch) break;
+          cursor = r.cursor;
+        }
+      }));
+      await graceExpiredCharges(db, { cycleDate: CYCLE_DATE, afterId: '0', limit: batch });
+      log(`billing run: ${claimed} charges in ${batches} batches over ${lanes} lanes, ${((performance.now() - started) / 1000).toFixed(1)} s (time in each step, summed over lanes: ${[...phases].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
+      log(`fee debits that went the locked way: ${[...lockedRetries].map(([k, v]) => `${v} (${k})`).join(', ') || 'none'}`);
+    }
     const seconds = (performance.now() - started) / 1000;
-    log(`billing run: ${claimed} charges in ${batches} batches over ${lanes} lanes, ${seconds.toFixed(1)} s (time in each step, summed over lanes: ${[...phases].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
+    const cpuAfter = cpu();
     const nodeCpu = process.cpuUsage(cpuBefore.node);
-    const machineCpu = machineBusySeconds() - cpuBefore.machine;
-    // Where the CPU went: this process, and the rest of the machine (the database server, autovacuum).
-    log(`CPU busy during the run: ${machineCpu.toFixed(1)} s of ${(seconds * os.cpus().length).toFixed(1)} s, of which this process ${((nodeCpu.user + nodeCpu.system) / 1e6).toFixed(1)} s`);
-    log(`fee debits that went the locked way: ${[...lockedRetries].map(([k, v]) => `${v} (${k})`).join(', ') || 'none'}`);
+    // Where the CPU went: the machine, and of it PostgreSQL (every backend and autovacuum), this process
+    // (with the worker in workflow mode) and the Temporal server.
+    log(`CPU busy during the run: ${(cpuAfter.machine - cpuBefore.machine).toFixed(1)} s of ${(seconds * os.cpus().length).toFixed(1)} s; `
+      + `PostgreSQL ${((cpuAfter.pg - cpuBefore.pg) / 1000).toFixed(1)} s, this process ${((nodeCpu.user + nodeCpu.system) / 1e6).toFixed(1)} s`
+      + (temporalPids.length ? `, Temporal server ${((cpuAfter.temporal - cpuBefore.temporal) / 1000).toFixed(1)} s` : ''));
+    await temporal?.stop();
+    temporal = undefined;
 
     // From the ledger: one fee posting (a wallet posting named by its charge) per due subscription for the period.
     // Statistics first: the run wrote every row of recurring_charges and journal_entries since the
@@ -111,16 +138,62 @@ async function main(): Promise<void> {
     log(`ledger: ${c.subscriptions} subscriptions, ${c.double_charged} double-charged, ${c.missed} missed, ${unbalanced.rows[0].n} unbalanced entries`);
     maxRss = Math.max(maxRss, process.memoryUsage().rss);
     console.log(JSON.stringify({
-      bench: 'billing-run', subscriptions: n, seconds: Number(seconds.toFixed(2)), per_s: Math.round(n / seconds),
+      bench: 'billing-run', via: viaWorkflow ? 'workflow' : 'in-process', subscriptions: n, seconds: Number(seconds.toFixed(2)), per_s: Math.round(n / seconds),
       max_rss_mb: Math.round(maxRss / 1048576), double_charged: c.double_charged, missed: c.missed,
     }));
     if (c.double_charged !== 0 || c.missed !== 0 || unbalanced.rows[0].n !== 0) process.exitCode = 1;
   } finally {
+    await temporal?.stop();
     await engine.close();
     await pool.end();
     await db.destroy();
     if (embedded) await embedded.stop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const WORKFLOW_TASK_QUEUE = 'bench-billing-run';
+
+interface WorkflowStack {
+  client: Client;
+  stop(): Promise<void>;
+}
+
+/** A Temporal dev server (in memory), a worker with the project's activities on the bench's database
+ * and charging engine, and a client: what `npm start` runs, minus the API. */
+async function startWorkflowStack(db: Knex, engine: ChargingEngine): Promise<WorkflowStack> {
+  // Loaded here, not at the top: the in-process mode's memory figure should not carry Temporal's native core.
+  const { Connection, Client } = await import('@temporalio/client');
+  const { DefaultLogger, NativeConnection, Runtime } = await import('@temporalio/worker');
+  const { startTemporalDevServer } = await import('../../platform/temporal-dev-server.js');
+  const { ensureTemporalCli } = await import('../../platform/temporal-cli.js');
+  const { createLogger } = await import('../../platform/logger.js');
+  const { bundleWorkflows, createWorker } = await import('../../worker.js');
+  Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
+  const server = await startTemporalDevServer({ cliPath: await ensureTemporalCli(), port: await freePort() });
+  const stops: (() => Promise<void>)[] = [() => server.stop()];
+  const stop = async () => {
+    for (const s of stops.splice(0).reverse()) await s().catch((err) => log(`stop: ${err}`));
+  };
+  try {
+    const nativeConnection = await NativeConnection.connect({ address: server.address });
+    stops.push(() => nativeConnection.close());
+    const worker = await createWorker({
+      connection: nativeConnection, namespace: 'default', taskQueue: WORKFLOW_TASK_QUEUE, db, chargingEngine: engine,
+      logger: createLogger({ level: 'silent' }), workflowBundle: await bundleWorkflows(),
+    });
+    const running = worker.run();
+    stops.push(async () => {
+      worker.shutdown();
+      await running;
+    });
+    const connection = await Connection.connect({ address: server.address });
+    stops.push(() => connection.close());
+    log(`Temporal dev server at ${server.address}, worker on task queue ${WORKFLOW_TASK_QUEUE}`);
+    return { client: new Client({ connection, namespace: 'default' }), stop };
+  } catch (err) {
+    await stop();
+    throw err;
   }
 }
 

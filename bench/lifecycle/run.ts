@@ -31,6 +31,7 @@ import { ensureDatabase, startEmbeddedPostgres } from '../../platform/embedded-p
 import { startTemporalDevServer } from '../../platform/temporal-dev-server';
 import { ensureTemporalCli } from '../../platform/temporal-cli';
 import { freePort } from '../../platform/ports';
+import { childPids, pgCpuMs, postmasterPid, processCpuMs } from '../process-cpu';
 import { loadConfig } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
 import { createMetrics } from '../../platform/metrics';
@@ -67,39 +68,6 @@ function post(agent: http.Agent, port: number, key: string, body: string): Promi
     req.on('error', reject);
     req.end(body);
   });
-}
-
-/** CPU time (ms) of one process (utime + stime; with `children`, what its exited children used too). */
-function processCpuMs(pid: number, children = false): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) * 10;
-  } catch {
-    return 0;
-  }
-}
-
-/** Live children of `parent` whose command line matches. */
-function childPids(parent: number, match: RegExp): number[] {
-  const out: number[] = [];
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) continue;
-      if (match.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '))) out.push(Number(pid));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-/** CPU (ms) of a PostgreSQL server: the postmaster, its live children and the exited ones. */
-function pgCpuMs(postmaster: number | undefined): number {
-  if (!postmaster) return 0;
-  return processCpuMs(postmaster, true) + childPids(postmaster, /./).reduce((a, pid) => a + processCpuMs(pid), 0);
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
@@ -250,7 +218,7 @@ async function main(): Promise<void> {
     // Where the CPU goes: this process (API, worker, simulator, the bench's client), the Temporal dev
     // server, PostgreSQL; and the database round trips of the API and worker.
     const temporalPids = childPids(process.pid, /start-dev/);
-    const postmaster = await db.raw('SHOW data_directory').then((r: { rows: { data_directory: string }[] }) => Number(fs.readFileSync(path.join(r.rows[0].data_directory, 'postmaster.pid'), 'utf8').split('\n')[0])).catch(() => undefined);
+    const postmaster = await postmasterPid(db);
     let queries = 0;
     db.on('query', () => {
       queries++;
