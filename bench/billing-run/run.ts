@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     // Where the CPU went: the machine, and of it PostgreSQL (every backend and autovacuum), this process
     // (with the worker in workflow mode) and the Temporal server.
     log(`CPU busy during the run: ${(cpuAfter.machine - cpuBefore.machine).toFixed(1)} s of ${(seconds * os.cpus().length).toFixed(1)} s; `
-      + `PostgreSQL ${((cpuAfter.pg - cpuBefore.pg) / 1000).toFixed(1)} s, this process ${((nodeCpu.user + nodeCpu.system) / 1e6).toFixed(1)} s`
+      + (postmaster ? `PostgreSQL ${((cpuAfter.pg - cpuBefore.pg) / 1000).toFixed(1)} s, ` : '') + `this process ${((nodeCpu.user + nodeCpu.system) / 1e6).toFixed(1)} s`
       + (temporalPids.length ? `, Temporal server ${((cpuAfter.temporal - cpuBefore.temporal) / 1000).toFixed(1)} s` : ''));
     await temporal?.stop();
     temporal = undefined;
