@@ -42,3 +42,14 @@ export async function postmasterPid(db: Knex): Promise<number | undefined> {
     .then((r: { rows: { data_directory: string }[] }) => Number(fs.readFileSync(path.join(r.rows[0].data_directory, 'postmaster.pid'), 'utf8').split('\n')[0]))
     .catch(() => undefined);
 }
+
+/** CPU seconds the whole machine spent busy since boot (Linux /proc/stat; 0 elsewhere). */
+export function machineBusySeconds(): number {
+  try {
+    const [, ...ticks] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    const idle = ticks[3] + ticks[4];
+    return (ticks.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / 100;
+  } catch {
+    return 0;
+  }
+}

@@ -24,14 +24,13 @@ import { Pool } from 'pg';
 import { createDatabase, migrateToLatest } from '../../platform/database';
 import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../platform/embedded-postgres';
 import { freePort } from '../../platform/ports';
-import { childPids, pgCpuMs, postmasterPid, processCpuMs } from '../process-cpu';
-import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
+import { childPids, machineBusySeconds, pgCpuMs, postmasterPid, processCpuMs } from '../process-cpu';
+import { createChargingEngine } from '../../domain/charging/charging-engine';
 import { runBillingBatch } from '../../domain/billing/billing-run.service';
 import { DEFAULT_LANES, FIRST_CURSOR, billingRunWorkflowId, dueLanes, type BillingRunInput, type BillingRunTotals, type DueCursor } from '../../domain/billing/billing-run.types';
 import { graceExpiredCharges } from '../../domain/billing/billing-run.repository';
 import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
-import type { Client } from '@temporalio/client';
-import type { Knex } from 'knex';
+import type { WorkflowStack } from '../workflow-stack';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -72,7 +71,13 @@ async function main(): Promise<void> {
     log(`seeded ${n} subscriptions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     // Workflow mode: the Temporal dev server, the worker and the bundle are ready before the clock starts.
-    temporal = viaWorkflow ? await startWorkflowStack(db, engine) : undefined;
+    if (viaWorkflow) {
+      // Loaded only here: the in-process mode's memory figure should not carry Temporal's native core.
+      const { startWorkflowStack } = await import('../workflow-stack.js');
+      const { createLogger } = await import('../../platform/logger.js');
+      temporal = await startWorkflowStack({ taskQueue: WORKFLOW_TASK_QUEUE, db, chargingEngine: engine, logger: createLogger({ level: 'silent' }) });
+      log(`Temporal dev server and a worker on task queue ${WORKFLOW_TASK_QUEUE}`);
+    }
     const postmaster = await postmasterPid(db);
     const temporalPids = childPids(process.pid, /start-dev/);
     const cpu = () => ({ node: process.cpuUsage(), machine: machineBusySeconds(), pg: pgCpuMs(postmaster), temporal: temporalPids.reduce((a, p) => a + processCpuMs(p), 0) });
@@ -116,7 +121,6 @@ async function main(): Promise<void> {
       + (postmaster ? `PostgreSQL ${((cpuAfter.pg - cpuBefore.pg) / 1000).toFixed(1)} s, ` : '') + `this process ${((nodeCpu.user + nodeCpu.system) / 1e6).toFixed(1)} s`
       + (temporalPids.length ? `, Temporal server ${((cpuAfter.temporal - cpuBefore.temporal) / 1000).toFixed(1)} s` : ''));
     await temporal?.stop();
-    temporal = undefined;
 
     // From the ledger: one fee posting (a wallet posting named by its charge) per due subscription for the period.
     // Statistics first: the run wrote every row of recurring_charges and journal_entries since the
@@ -154,59 +158,6 @@ async function main(): Promise<void> {
 
 const WORKFLOW_TASK_QUEUE = 'bench-billing-run';
 
-interface WorkflowStack {
-  client: Client;
-  stop(): Promise<void>;
-}
-
-/** A Temporal dev server (in memory), a worker with the project's activities on the bench's database
- * and charging engine, and a client: what `npm start` runs, minus the API. */
-async function startWorkflowStack(db: Knex, engine: ChargingEngine): Promise<WorkflowStack> {
-  // Loaded here, not at the top: the in-process mode's memory figure should not carry Temporal's native core.
-  const { Connection, Client } = await import('@temporalio/client');
-  const { DefaultLogger, NativeConnection, Runtime } = await import('@temporalio/worker');
-  const { startTemporalDevServer } = await import('../../platform/temporal-dev-server.js');
-  const { ensureTemporalCli } = await import('../../platform/temporal-cli.js');
-  const { createLogger } = await import('../../platform/logger.js');
-  const { bundleWorkflows, createWorker } = await import('../../worker.js');
-  Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
-  const server = await startTemporalDevServer({ cliPath: await ensureTemporalCli(), port: await freePort() });
-  const stops: (() => Promise<void>)[] = [() => server.stop()];
-  const stop = async () => {
-    for (const s of stops.splice(0).reverse()) await s().catch((err) => log(`stop: ${err}`));
-  };
-  try {
-    const nativeConnection = await NativeConnection.connect({ address: server.address });
-    stops.push(() => nativeConnection.close());
-    const worker = await createWorker({
-      connection: nativeConnection, namespace: 'default', taskQueue: WORKFLOW_TASK_QUEUE, db, chargingEngine: engine,
-      logger: createLogger({ level: 'silent' }), workflowBundle: await bundleWorkflows(),
-    });
-    const running = worker.run();
-    stops.push(async () => {
-      worker.shutdown();
-      await running;
-    });
-    const connection = await Connection.connect({ address: server.address });
-    stops.push(() => connection.close());
-    log(`Temporal dev server at ${server.address}, worker on task queue ${WORKFLOW_TASK_QUEUE}`);
-    return { client: new Client({ connection, namespace: 'default' }), stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
-
-/** CPU seconds the whole machine spent busy since boot (Linux /proc/stat; 0 elsewhere). */
-function machineBusySeconds(): number {
-  try {
-    const [, ...ticks] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
-    const idle = ticks[3] + ticks[4];
-    return (ticks.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 /** Loads the population set-based, in chunks (bounded memory on both sides). */
 async function seed(db: ReturnType<typeof createDatabase>, n: number): Promise<void> {

@@ -24,18 +24,14 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createDatabase, migrateToLatest } from '../../platform/database';
 import { ensureDatabase, startEmbeddedPostgres } from '../../platform/embedded-postgres';
-import { startTemporalDevServer } from '../../platform/temporal-dev-server';
-import { ensureTemporalCli } from '../../platform/temporal-cli';
 import { freePort } from '../../platform/ports';
 import { childPids, pgCpuMs, postmasterPid, processCpuMs } from '../process-cpu';
+import { startWorkflowStack } from '../workflow-stack';
 import { loadConfig } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
 import { createMetrics } from '../../platform/metrics';
-import { bundleWorkflows, createWorker } from '../../worker';
 import { createApp } from '../../api/app';
 import { createApiKey, cachedApiKeyResolver } from '../../domain/access/api-keys.repository';
 import { openWallet } from '../../domain/ledger/ledger.repository';
@@ -84,17 +80,14 @@ async function main(): Promise<void> {
     if (!process.env.BENCH_KEEP_DATA) fs.rmSync(root, { recursive: true, force: true });
   };
   try {
-    Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
     const pgPort = await freePort();
-    log(`starting embedded PostgreSQL (default durability) and the Temporal dev server in ${root}…`);
+    log(`starting embedded PostgreSQL (default durability) in ${root}…`);
     const pg = await startEmbeddedPostgres({ dataDir: path.join(root, 'pg'), port: pgPort });
     stops.push(() => pg.stop());
     await ensureDatabase(pg.url, 'mvno_bench');
     const db = createDatabase(pg.databaseUrl('mvno_bench'), { poolMax: 20, applicationName: 'mvno-bss-bench' });
     stops.push(() => db.destroy());
     await migrateToLatest(db);
-    const temporal = await startTemporalDevServer({ cliPath: await ensureTemporalCli(), port: await freePort() });
-    stops.push(() => temporal.stop());
 
     // Inventory and a customer.
     const [customer] = await db('customers').insert({ kind: 'business', name: 'Bench storefront customer' }).returning('id');
@@ -111,21 +104,12 @@ async function main(): Promise<void> {
     const es2plus = new Es2PlusClient({ baseUrl: sim.url, functionRequesterIdentifier: 'mvno-bss-bench' });
     stops.push(async () => es2plus.close());
     const taskQueue = 'bench-lifecycle';
-    const nativeConnection = await NativeConnection.connect({ address: temporal.address });
-    const worker = await createWorker({
-      connection: nativeConnection, namespace: 'default', taskQueue, db, logger: createLogger({ level: 'silent' }), es2plus,
-      workflowBundle: await bundleWorkflows(),
+    const temporal = await startWorkflowStack({
+      taskQueue, db, logger: createLogger({ level: 'silent' }), es2plus,
       extra: { maxConcurrentActivityTaskExecutions: 200, maxConcurrentWorkflowTaskExecutions: 100, maxCachedWorkflows: 4000, maxConcurrentLocalActivityExecutions: 200, workflowThreadPoolSize: env('BENCH_WORKFLOW_THREADS', 1) },
     });
-    const running = worker.run();
-    stops.push(async () => {
-      worker.shutdown();
-      await running;
-      await nativeConnection.close();
-    });
-    const connection = await Connection.connect({ address: temporal.address });
-    stops.push(() => connection.close());
-    const client = new Client({ connection, namespace: 'default' });
+    stops.push(() => temporal.stop());
+    const client = temporal.client;
     const config = loadConfig({ NODE_ENV: 'production', TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent' });
     const resolve = cachedApiKeyResolver(db);
     const app = createApp({
