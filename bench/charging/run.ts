@@ -38,28 +38,10 @@ import { createChargingServer, NCHF_BASE } from '../../api/charging/nchf-chargin
 import { apiKeyAuthenticator } from '../../api/charging/main';
 import { population, seedPopulation } from './seed';
 import type { LoadConfig, LoadReport } from './loadgen';
-
-/** CPU time (ms) of a PostgreSQL server: its postmaster and every process it forked. */
-function pgCpuMs(postmasterPid: number | null): number {
-  if (!postmasterPid) return 0;
-  let total = 0;
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // the postmaster's own time plus what its exited children used (cutime, cstime); live children
-      if (Number(pid) === postmasterPid) total += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-      else if (Number(f[1]) === postmasterPid) total += Number(f[11]) + Number(f[12]);
-    } catch {
-      /* gone */
-    }
-  }
-  return total * (1000 / 100);
-}
+import { pgCpuMs, postmasterPid } from '../process-cpu';
 
 /** CPU (ms) per kind of PostgreSQL process (backend, walwriter, checkpointer, autovacuum…). */
-function pgCpuByKind(postmasterPid: number | null): Record<string, number> {
+function pgCpuByKind(postmasterPid: number | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   if (!postmasterPid) return out;
   for (const pid of fs.readdirSync('/proc')) {
@@ -76,15 +58,6 @@ function pgCpuByKind(postmasterPid: number | null): Record<string, number> {
     }
   }
   return out;
-}
-
-async function postmasterPid(db: ReturnType<typeof createDatabase>): Promise<number | null> {
-  try {
-    const dir = (await db.raw('SHOW data_directory')).rows[0].data_directory as string;
-    return Number(fs.readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  } catch {
-    return null; // remote server or no permission: PostgreSQL's CPU is not reported
-  }
 }
 
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
@@ -201,7 +174,7 @@ async function main(): Promise<void> {
       hotFamilies: env('BENCH_HOT_FAMILIES', 20), hotShare: env('BENCH_HOT_SHARE', 0.05),
     };
     log(`charging: ${connections} connections, ${warmupMs / 1000} s warm-up, ${durationMs / 1000} s measured…`);
-    const pgPid = await postmasterPid(db);
+    const pgPid = await postmasterPid(db); // remote server or no permission: PostgreSQL's CPU is not reported
     const walStats = async () => (await db.raw('SELECT wal_records::bigint AS r, wal_fpi::bigint AS f, wal_bytes::bigint AS b FROM pg_stat_wal')).rows[0] as { r: string; f: string; b: string };
     const wal0 = await walStats();
     const kinds0 = pgCpuByKind(pgPid);
