@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
-import { Pool } from 'pg';
+import { createPgPool } from '../platform/database';
 import { createChargingEngine, type ChargingEngine } from '../domain/charging/charging-engine';
 import { DomainError } from '../domain/shared/domain-error';
 import { registerSubscriber, recordTransition, type TransitionCommand } from '../domain/subscribers/subscribers.repository';
@@ -39,9 +39,7 @@ export function createSubscriberActivities(deps: SubscriberActivityDeps) {
    * rare; nothing is left running between calls). */
   const withCharging = async <T>(fn: (engine: ChargingEngine) => Promise<T>): Promise<T> => {
     if (deps.chargingEngine) return fn(deps.chargingEngine);
-    const connection = (deps.db.client as { config: { connection: { connectionString: string } } }).config.connection;
-    const pool = new Pool({ connectionString: connection.connectionString, max: 2, application_name: 'mvno-bss-lifecycle' });
-    pool.on('error', () => undefined);
+    const pool = createPgPool(deps.db, { max: 2, applicationName: 'mvno-bss-lifecycle' });
     const engine = createChargingEngine({ pool, concurrency: 1 });
     try {
       return await fn(engine);

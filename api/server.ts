@@ -1,12 +1,11 @@
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Knex } from 'knex';
-import { Pool } from 'pg';
 import { createChargingEngine, type ChargingEngine } from '../domain/charging/charging-engine';
 import { cachedApiKeyResolver } from '../domain/access/api-keys.repository';
 import type { Config } from '../platform/config';
 import { loadConfig } from '../platform/config';
-import { createDatabase } from '../platform/database';
+import { createDatabase, createPgPool } from '../platform/database';
 import { createLogger, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { createApp } from './app';
@@ -14,8 +13,7 @@ import { createApp } from './app';
 /** The API's own charging engine for the money it moves (balance adjustments): a small pool of its
  * own on the same database, so an adjustment takes the same row locks as the charging hot path. */
 function createApiChargingEngine(db: Knex): { engine: ChargingEngine; close(): Promise<void> } {
-  const { connectionString } = (db.client.config as { connection: { connectionString: string } }).connection;
-  const pool = new Pool({ connectionString, max: 2, application_name: 'mvno-bss-api-charging' });
+  const pool = createPgPool(db, { max: 2, applicationName: 'mvno-bss-api-charging' });
   // No line cache: the API moves wallets only, and the cache would hold a LISTEN connection.
   const engine = createChargingEngine({ pool, concurrency: 1, cache: false });
   return { engine, close: async () => { await engine.close(); await pool.end(); } };

@@ -1,5 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import path from 'node:path';
+import { Pool } from 'pg';
 
 export type Database = Knex;
 
@@ -12,6 +13,19 @@ export function createDatabase(url: string, options: { poolMax?: number; applica
     pool: { min: 0, max: options.poolMax ?? 10 },
     migrations: migrationConfig(),
   });
+}
+
+/** A plain pg pool (the charging engine takes raw clients) on the database `database` talks to, or on
+ * a URL. The server may drop an idle client (a restart, a shutdown, pg_terminate_backend): pg-pool
+ * discards it and emits 'error', which, with no listener, ends the process — so every pool gets one;
+ * `onIdleError` only reports it. */
+export function createPgPool(database: Database | string, options: { max: number; applicationName: string; onIdleError?: (err: Error) => void }): Pool {
+  const connectionString = typeof database === 'string'
+    ? database
+    : (database.client.config as { connection: { connectionString: string } }).connection.connectionString;
+  const pool = new Pool({ connectionString, max: options.max, application_name: options.applicationName });
+  pool.on('error', options.onIdleError ?? (() => undefined));
+  return pool;
 }
 
 export function migrationConfig(): Knex.MigratorConfig {

@@ -13,9 +13,9 @@
  * Prints `charging listening on <host>:<port>` when ready; SIGTERM/SIGINT drain and exit.
  */
 import crypto from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { createLogger } from '../../platform/logger';
-import { createDatabase } from '../../platform/database';
+import { createDatabase, createPgPool } from '../../platform/database';
 import { startJournalSealer } from '../../domain/ledger/journal-seal';
 import { createChargingEngine } from '../../domain/charging/charging-engine';
 import { startSweeper } from '../../domain/charging/sweeper';
@@ -55,8 +55,7 @@ export async function startChargingService(options: ChargingServiceOptions): Pro
   const log = options.log ?? createLogger({ name: 'charging' });
   const env = (name: string, fallback: number) => (e[name] ? Number(e[name]) : fallback);
   const url = options.databaseUrl;
-  const pool = new Pool({ connectionString: url, max: env('CHARGING_POOL_MAX', 8), application_name: 'mvno-bss-charging' });
-  pool.on('error', (err) => log.error({ err }, 'idle database connection failed'));
+  const pool = createPgPool(url, { max: env('CHARGING_POOL_MAX', 8), applicationName: 'mvno-bss-charging', onIdleError: (err) => log.error({ err }, 'idle database connection failed') });
   const engine = createChargingEngine({
     pool,
     concurrency: env('CHARGING_CONCURRENCY', 4),

@@ -2,7 +2,8 @@
  * network hot path (top-ups, vouchers, recurring fees): its own small pool on the same database, so
  * its large batches never queue behind the charging API's, with the same locks and lock order. */
 import type { Knex } from 'knex';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
+import { createPgPool } from '../../platform/database';
 import { createChargingEngine, type ChargingEngine } from '../charging/charging-engine';
 
 const engines = new WeakMap<Knex, { engine: ChargingEngine; pool: Pool }>();
@@ -10,8 +11,7 @@ const engines = new WeakMap<Knex, { engine: ChargingEngine; pool: Pool }>();
 export function sharedEngineFor(db: Knex): ChargingEngine {
   let e = engines.get(db);
   if (!e) {
-    const connection = (db.client.config as { connection: { connectionString: string } }).connection;
-    const pool = new Pool({ connectionString: connection.connectionString, max: 3, application_name: 'mvno-bss-billing' });
+    const pool = createPgPool(db, { max: 3, applicationName: 'mvno-bss-billing' });
     e = { engine: createChargingEngine({ pool, maxBatch: 2000, concurrency: 2 }), pool };
     engines.set(db, e);
   }
