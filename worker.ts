@@ -12,6 +12,7 @@ import { createDatabase } from './platform/database';
 import { createLogger } from './platform/logger';
 import { ensureReconciliationScheduleAt } from './activities/reconciliation.schedule';
 import { es2PlusClientFromConfig } from './domain/sims/es2plus.config';
+import { closeSharedEngine } from './domain/payments/shared-engine';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, 'workflows', 'index.ts');
 
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
   await worker.run();
   await inbox?.stop();
   await notifications.stop();
+  await closeSharedEngine(db);
   await clientConnection.close();
   await connection.close();
   await db.destroy();

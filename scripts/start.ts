@@ -21,6 +21,7 @@ import { es2PlusClientFromConfig } from '../domain/sims/es2plus.config';
 import { seedEsimInventory } from '../domain/sims/inventory.repository';
 import { ES2PLUS_NOTIFICATION_PATH } from '../api/es2plus/notifications.router';
 import { startChargingService } from '../api/charging/main';
+import { closeSharedEngine } from '../domain/payments/shared-engine';
 
 /** The development admin key lives in the git-ignored data folder so restarts print the same key. */
 async function developmentAdminKey(db: Knex, dataDir: string): Promise<string> {
@@ -84,6 +85,9 @@ async function main(): Promise<void> {
       logger,
       es2plus,
     });
+    // The engine billing and payments share (activities, auto top-ups) closes its pool after every
+    // user of it stopped, and before PostgreSQL does (stops run in reverse order).
+    stack.onStop(() => closeSharedEngine(stack.db));
     const running = worker.run();
     stack.onStop(async () => {
       // The SDK starts draining by itself on SIGINT/SIGTERM; ask only if it has not.
