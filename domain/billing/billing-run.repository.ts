@@ -1,24 +1,29 @@
 /**
  * SQL of the billing run. Each step is one set-based statement over a batch of thousands of
- * subscriptions (arrays as parameters, `unnest` on the server), never a statement per subscriber:
+ * subscriptions (arrays as parameters, `unnest` on the server), never a statement per subscriber.
+ * Steps 1–3 run in one transaction, so a batch that dies before its commit leaves nothing behind:
  *
  *  1. `claimDueCharges`   — picks the next batch of active subscriptions due on or before the cycle
  *     date (keyset on id: no index on the due date, so that advancing a subscription is a HOT
- *     update — see migration …100100), prices the new period (fee, promotions) and in the same
- *     statement inserts one `recurring_charges` row per (subscription, period) and advances the
+ *     update — see migration …100100), prices the new period (fee, promotions), advances each
  *     subscription to that period — only if it is still at the period it was priced from: that update
- *     serializes claims of one subscription (a concurrent change makes it `behind`, claimed again),
- *     and the unique index on (subscription, period) backs it.
- *  2. money — the wallet debits, one set-based transaction per batch under the charging engine's
- *     lock order (domain/ledger/recurring-debits.repository.ts).
- *  3. `grantAllowances`   — the renewed allowance buckets (rollover carried from the bucket that ends
+ *     serializes claims of one subscription (a concurrent change makes it `behind`, claimed again) —
+ *     and writes one `recurring_charges` row per (subscription, period), once: waived, lapsed, or a
+ *     fee to collect as `charged` with the batch's fee entry (its id taken from the sequence now).
+ *  2. money — the wallet debits, set-based under the charging engine's lock order
+ *     (domain/ledger/recurring-debits.repository.ts), with those entry ids; `correctClaimedCharges` then
+ *     sets the fees that did not fit to `insufficient` (an update only where the debit said no).
+ *  3. `openFulfilment`    — one row naming the charges whose allowances and invoice lines follow.
+ *  4. `grantAllowances`   — the renewed allowance buckets (rollover carried from the bucket that ends
  *     as the new one starts; bonus allowances from offers) as new ledger accounts, buckets, one
  *     journal entry per unit and the postings, in one statement. New bucket rows do not race the
  *     hot path (no charging batch holds a lock on a row that does not exist yet), which is why
  *     `grantBucket` may write them directly too; this is its set-based form.
- *  4. `invoiceCharges`    — postpaid and hybrid fees as lines of the payer's open invoice, in one
- *     transaction with `recordChargeOutcomes`, which writes every charge's outcome in one statement
- *     (the only update of a charge row after its insert).
+ *  5. `invoiceCharges`    — postpaid and hybrid fees as lines of the payer's open invoice, in one
+ *     transaction with `closeFulfilment`, which deletes the batch's fulfilment row.
+ *
+ * Charges collected later (after a top-up, when grace ends) go through `recordChargeOutcomes`, the
+ * one update of a charge row, with steps 4 and 5 keyed on its `allowances_granted` flag.
  */
 import type { Knex } from 'knex';
 import type { PoolClient } from 'pg';
@@ -32,6 +37,7 @@ export interface ClaimedCharge {
   currency: string;
   /** The fee less its discount, what the payer owes for the period. */
   amountMinor: bigint;
+  /** `pending`: to collect now (its row says `charged` until the debit decides otherwise). */
   status: 'pending' | 'waived' | 'lapsed';
 }
 
@@ -110,13 +116,25 @@ adv AS (
   -- \`rows\`, whose size the planner cannot know, it became a nested loop over 5,000 × 5,000 rows).
   RETURNING s.id, s.next_charge_on, s.state, r.subscriber_id, r.billing_account_id, r.payer_account_id, r.plan_id, r.offer_id,
             r.payment_type, r.cycle, r.period_start, r.period_end, r.currency, r.fee, r.discount, r.lapse),
+entries AS MATERIALIZED (
+  -- The batch's fee entry per currency (domain/ledger/recurring-debits.repository.ts writes one),
+  -- its id taken now from the journal's sequence, so the charge rows below can name it.
+  SELECT c.currency, nextval('journal_entries_id_seq') AS entry_id
+    FROM (SELECT DISTINCT btrim(a.currency) AS currency FROM adv a WHERE NOT a.lapse AND a.fee - a.discount > 0) c),
 ins AS (
+  -- Each charge row is written once: a fee to collect as \`charged\` with its entry, in anticipation —
+  -- the debit runs in this transaction, before it commits, and the fees that do not fit are set
+  -- \`insufficient\` (\`markInsufficient\`), so no one ever sees a charged row without its debit.
   INSERT INTO recurring_charges (subscription_id, subscriber_id, billing_account_id, payer_account_id, plan_id, offer_id, payment_type, cycle,
-                                 cycle_date, period_start, period_end, currency, fee_minor, discount_minor, status)
+                                 cycle_date, period_start, period_end, currency, fee_minor, discount_minor, status, journal_entry_id,
+                                 allowances_granted, attempts)
   SELECT r.id, r.subscriber_id, r.billing_account_id, r.payer_account_id, r.plan_id, r.offer_id, r.payment_type, r.cycle,
          $1::date, r.period_start, r.period_end, r.currency, r.fee, r.discount,
-         CASE WHEN r.lapse THEN 'lapsed' WHEN r.fee - r.discount = 0 THEN 'waived' ELSE 'pending' END
+         CASE WHEN r.lapse THEN 'lapsed' WHEN r.fee - r.discount = 0 THEN 'waived' ELSE 'charged' END, e.entry_id,
+         -- Paid or waived: their allowances and invoice lines are owed by the batch's fulfilment row.
+         NOT r.lapse, CASE WHEN e.entry_id IS NULL THEN 0 ELSE 1 END
     FROM adv r
+    LEFT JOIN entries e ON e.currency = btrim(r.currency) AND NOT r.lapse AND r.fee - r.discount > 0
    -- Not ON CONFLICT (a speculative insert costs a WAL record and an index probe more per row): the
    -- subscription's update above serializes every claim of it, and the unique index stays the
    -- backstop (a row it refuses fails the batch, and its activity retries).
@@ -126,8 +144,10 @@ ins AS (
   RETURNING id, subscription_id, subscriber_id, payer_account_id, currency, amount_minor, status)
 SELECT
   -- What the batch goes on with, nothing more: building the JSON is a per-row cost of every claim.
+  -- A charge to collect comes back \`pending\`.
   (SELECT coalesce(json_agg(json_build_array(id::text, subscription_id, subscriber_id, payer_account_id, currency,
-          amount_minor::text, status)), '[]') FROM ins) AS charges,
+          amount_minor::text, CASE status WHEN 'charged' THEN 'pending' ELSE status END)), '[]') FROM ins) AS charges,
+  (SELECT coalesce(json_object_agg(currency, entry_id::text), '{}') FROM entries) AS entries,
   (SELECT count(*) FROM due)::int AS scanned,
   ((SELECT count(*) FROM adv WHERE adv.state = 'active' AND adv.next_charge_on <= $1::date)
    + (SELECT count(*) FROM rows r WHERE NOT EXISTS (SELECT 1 FROM adv WHERE adv.id = r.id)))::int AS behind,
@@ -141,22 +161,67 @@ export interface ClaimResult {
    * the same cursor, to renew their next period or to read them afresh. */
   behind: number;
   cursor: DueCursor | null;
+  /** The batch's fee entry id per currency, taken by the claim: the debit writes its entries with them. */
+  entries: Record<string, string>;
 }
 
-/** Step 1: one statement claims, prices and records a batch of due subscriptions. */
-export async function claimDueCharges(db: Knex, input: { cycleDate: string; after: DueCursor; limit: number; lane?: DueLane }): Promise<ClaimResult> {
+/** Step 1: one statement claims, prices and records a batch of due subscriptions; run it in the
+ * transaction that debits them (`entries`: the fee entry id the debit must use, per currency) and
+ * corrects the rows where it decided otherwise (`correctClaimedCharges`). */
+export async function claimDueCharges(c: PoolClient, input: { cycleDate: string; after: DueCursor; limit: number; lane?: DueLane }): Promise<ClaimResult> {
   const lane = input.lane ?? ALL_SUBSCRIPTIONS;
-  const res = await pgQuery(db, CLAIM_SQL, [input.cycleDate, input.after.id, input.limit, lane.fromId, lane.toId]);
-  const row = res.rows[0] as { charges: unknown[][]; scanned: number; behind: number; last: [string, string] | null };
+  const res = await c.query(CLAIM_SQL, [input.cycleDate, input.after.id, input.limit, lane.fromId, lane.toId]);
+  const row = res.rows[0] as { charges: unknown[][]; entries: Record<string, string>; scanned: number; behind: number; last: [string, string] | null };
   return {
     scanned: row.scanned,
     behind: row.behind,
     cursor: row.last ? { date: row.last[0], id: row.last[1] } : null,
+    entries: row.entries,
     charges: row.charges.map((r) => ({
       id: r[0] as string, subscriptionId: r[1] as string, subscriberId: r[2] as string, payerAccountId: r[3] as string,
       currency: String(r[4]).trim(), amountMinor: BigInt(r[5] as string), status: r[6] as ClaimedCharge['status'],
     })),
   };
+}
+
+/** Step 2's other half: where the debit decided other than the claim wrote — a fee that did not fit
+ * (`insufficient`, with a grace date and no allowances owed), or one posted under another entry (a
+ * wallet in another currency than the plan's) — the charge row is corrected before the batch
+ * commits. An update only of those rows: few, or none. */
+export async function correctClaimedCharges(c: PoolClient, outcomes: ChargeOutcome[], graceUntil: string): Promise<void> {
+  if (outcomes.length === 0) return;
+  await c.query(
+    `UPDATE recurring_charges rc
+        SET status = v.status, journal_entry_id = v.je, allowances_granted = v.status = 'charged', updated_at = now(),
+            grace_until = CASE WHEN v.status = 'insufficient' THEN $1::date ELSE rc.grace_until END
+       FROM unnest($2::bigint[], $3::text[], $4::bigint[]) v(id, status, je)
+      WHERE rc.id = v.id AND rc.id = ANY($2::bigint[])`,
+    [graceUntil, outcomes.map((o) => o.id), outcomes.map((o) => o.status), outcomes.map((o) => o.journalEntryId)],
+  );
+}
+
+/** A batch's charges whose allowances and invoice lines are still to be written (migration
+ * …120100), recorded in the batch's transaction; `closeFulfilment` deletes it with the last step. */
+export async function openFulfilment(c: PoolClient, input: { cycleDate: string; firstSubscriptionId: string; chargeIds: string[] }): Promise<string | null> {
+  if (input.chargeIds.length === 0) return null;
+  const res = await c.query(
+    `INSERT INTO billing_batch_fulfilments (cycle_date, first_subscription_id, charge_ids) VALUES ($1::date, $2::uuid, $3::bigint[]) RETURNING id`,
+    [input.cycleDate, input.firstSubscriptionId, input.chargeIds],
+  );
+  return String(res.rows[0].id);
+}
+
+export async function closeFulfilment(c: PoolClient, id: string): Promise<void> {
+  await c.query('DELETE FROM billing_batch_fulfilments WHERE id = $1::bigint', [id]);
+}
+
+/** Fulfilments a crashed batch of this lane left open (its charges committed, their allowances or
+ * invoice lines not), oldest first. */
+export async function openFulfilments(db: Knex, lane: DueLane = ALL_SUBSCRIPTIONS): Promise<{ id: string; chargeIds: string[] }[]> {
+  const res = await pgQuery(db,
+    `SELECT id, charge_ids FROM billing_batch_fulfilments WHERE first_subscription_id BETWEEN $1::uuid AND $2::uuid ORDER BY id`,
+    [lane.fromId, lane.toId]);
+  return res.rows.map((r: { id: string; charge_ids: string[] }) => ({ id: String(r.id), chargeIds: r.charge_ids.map(String) }));
 }
 
 export interface ChargeOutcome {
@@ -194,10 +259,12 @@ export async function recordChargeOutcomes(c: PoolClient, outcomes: ChargeOutcom
   );
 }
 
-/** Step 3: allowance buckets for these charges, which the caller knows are paid (or waived), unless
+/** Step 4: allowance buckets for these charges, which the caller knows are paid (or waived), unless
  * already granted. Idempotent by the buckets' ledger-account codes (one per subscription, service and
- * period; one per family pool and period): a second grant, concurrent or later, inserts nothing. */
-export async function grantAllowances(db: Knex, chargeIds: string[], actor = 'billing-run'): Promise<number> {
+ * period; one per family pool and period): a second grant, concurrent or later, inserts nothing.
+ * `owedByBatch`: charges a billing batch recorded (`claimDueCharges`), whose flag is set already
+ * (their fulfilment row says what is owed); else only charges whose flag is not set yet. */
+export async function grantAllowances(db: Knex, chargeIds: string[], options: { actor?: string; owedByBatch?: boolean } = {}): Promise<number> {
   if (chargeIds.length === 0) return 0;
   const res = await pgTransaction(db, async (c) => {
     // Counter accounts of money buckets (bonus credit) per currency, before the set-based insert.
@@ -207,14 +274,14 @@ export async function grantAllowances(db: Knex, chargeIds: string[], actor = 'bi
        ON CONFLICT (code) DO NOTHING`,
       [chargeIds],
     );
-    return c.query(GRANT_SQL, [chargeIds, actor]);
+    return c.query(GRANT_SQL, [chargeIds, options.actor ?? 'billing-run', options.owedByBatch ?? false]);
   });
   return Number(res.rows[0]?.granted ?? 0);
 }
 
 const GRANT_SQL = `
 WITH ch AS MATERIALIZED (
-  SELECT rc.* FROM recurring_charges rc WHERE rc.id = ANY($1::bigint[]) AND NOT rc.allowances_granted),
+  SELECT rc.* FROM recurring_charges rc WHERE rc.id = ANY($1::bigint[]) AND ($3::boolean OR NOT rc.allowances_granted)),
 plan_want AS (
   SELECT CASE WHEN pa.shared
               THEN 'bucket:plan:' || ch.payer_account_id || ':' || pa.service || ':' || to_char(ch.period_start AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS')
@@ -283,7 +350,7 @@ posted AS (
   RETURNING 1)
 SELECT (SELECT count(*) FROM bk)::int AS granted, (SELECT count(*) FROM posted)::int AS postings`;
 
-/** Step 4: postpaid and hybrid fees (and their discounts) of these paid charges onto the payer's open
+/** Step 5: postpaid and hybrid fees (and their discounts) of these paid charges onto the payer's open
  * invoice (keyed by the charge: a second call adds nothing).
  *
  * Two statements in one transaction: open the missing invoices, then add the lines joined to the
@@ -294,11 +361,14 @@ SELECT (SELECT count(*) FROM bk)::int AS granted, (SELECT count(*) FROM posted):
  * the open-invoice unique index (one statement's snapshot would not, and would lose those lines).
  * Run it in the transaction that records the charges' outcomes (`recordChargeOutcomes`): a charge
  * whose outcome is written (`allowances_granted`, "fulfilled") is skipped, so a retry never puts
- * its fee on a later invoice once the first was issued. */
-export async function invoiceCharges(c: PoolClient, chargeIds: string[]): Promise<number> {
+ * its fee on a later invoice once the first was issued. A billing batch's charges (`owedByBatch`)
+ * were written fulfilled: run it in the transaction that deletes their fulfilment row
+ * (`closeFulfilment`), which is what keeps a retry from billing them again. */
+export async function invoiceCharges(c: PoolClient, chargeIds: string[], options: { owedByBatch?: boolean } = {}): Promise<number> {
   if (chargeIds.length === 0) return 0;
-  // The caller passes paid (or waived) charges: their outcome is written after this step.
-  const due = `rc.id = ANY($1::bigint[]) AND rc.payment_type IN ('postpaid', 'hybrid') AND NOT rc.allowances_granted`;
+  // The caller passes paid (or waived) charges: their outcome is written after this step — or, for a
+  // billing batch's (`owedByBatch`), was written with them, and their fulfilment row is deleted with it.
+  const due = `rc.id = ANY($1::bigint[]) AND rc.payment_type IN ('postpaid', 'hybrid')${options.owedByBatch ? '' : ' AND NOT rc.allowances_granted'}`;
   await c.query(
     `INSERT INTO invoices (billing_account_id, period_start, period_end, currency)
      SELECT DISTINCT ON (rc.payer_account_id) rc.payer_account_id, date_trunc('month', rc.cycle_date)::date,

@@ -1,23 +1,32 @@
 /**
- * One batch of a billing run, end to end: claim (one statement) → debit the wallets (one set-based
- * transaction, domain/ledger/recurring-debits.repository.ts) → allowances (one statement) → one
- * transaction with the postpaid invoice lines and every charge's outcome. Every step is idempotent:
- * the wallet debit's idempotency key is the charge row's id, buckets and invoice lines are keyed.
- * A charge whose batch died after the claim stays `pending`; the lane's next first batch, or the
- * retried batch, finishes it (`strandedCharges`) before claiming, and a top-up's settle may too.
+ * One batch of a billing run, end to end, in three transactions:
+ *  1. claim (one statement) → debit the wallets (set-based, domain/ledger/recurring-debits.repository.ts)
+ *     → the charge rows, each written once with its outcome, and the batch's fulfilment row. A batch
+ *     that dies in here leaves nothing: its retry claims the same subscriptions afresh.
+ *  2. allowances (one statement);
+ *  3. the postpaid invoice lines, and the fulfilment row deleted.
+ * Steps 2 and 3 are keyed (bucket codes, invoice lines by charge), so a batch that dies between them
+ * is finished by the lane's next first batch, or the retried batch, from its fulfilment row
+ * (`openFulfilments`), before claiming. Charges left `pending` by a version that claimed and debited
+ * in separate transactions are finished there too (`strandedCharges`), and a top-up's settle may.
  */
 import type { Knex } from 'knex';
 import type { ChargingEngine } from '../charging/charging-engine';
-import { debitRecurringCharges, type RecurringDebitOptions } from '../ledger/recurring-debits.repository';
+import { debitRecurringChargesWithin, type RecurringDebitOptions } from '../ledger/recurring-debits.repository';
 import { minorToMicros } from '../ledger/money';
 import { DomainError } from '../shared/domain-error';
 import { pgTransaction } from '../shared/pg-connection';
+import type { PoolClient } from 'pg';
 import {
   claimDueCharges,
+  closeFulfilment,
   grantAllowances,
-  strandedCharges,
   invoiceCharges,
+  openFulfilment,
+  openFulfilments,
   recordChargeOutcomes,
+  correctClaimedCharges,
+  strandedCharges,
   type ChargeOutcome,
   type DueCursor,
   type OpenCharge,
@@ -100,6 +109,8 @@ async function payAndFulfil(
 }
 
 async function finishStranded(deps: BillingDeps, input: BatchInput): Promise<BillingBatchOutcome | undefined> {
+  // What a batch that died after its charges committed still owes: allowances, invoice lines.
+  for (const f of await openFulfilments(deps.db, input.lane)) await fulfilBatch(deps, f.id, f.chargeIds);
   const stranded = await strandedCharges(deps.db, input);
   if (stranded.pending.length === 0 && stranded.waivedIds.length === 0) return undefined;
   // Oldest first, as a batch pays them; a charge debited before the crash comes back charged with
@@ -110,44 +121,88 @@ async function finishStranded(deps: BillingDeps, input: BatchInput): Promise<Bil
 
 async function renewBatch(deps: BillingDeps, input: BatchInput): Promise<BillingBatchOutcome & { behind: number }> {
   const timer = deps.onPhase ? phaseTimer(deps.onPhase) : undefined;
-  const claim = await claimDueCharges(deps.db, { cycleDate: input.cycleDate, after: input.after, limit: input.limit, lane: input.lane });
-  const toCollect: OpenCharge[] = claim.charges.flatMap((c) => (c.status === 'pending' ? [{ ...c, status: 'pending' as const }] : []));
-  timer?.('claim');
-  const waivedIds = claim.charges.filter((c) => c.status === 'waived').map((c) => c.id);
-  const paid = await payAndFulfil(deps, toCollect, waivedIds, addDays(input.cycleDate, input.graceDays), timer);
+  const batch = await recordBatch(deps, input, timer);
+  timer?.('commit');
+  if (batch.fulfilmentId) await fulfilBatch(deps, batch.fulfilmentId, batch.owed, timer);
+  const { claim, outcomes } = batch;
+  const insufficient = outcomes.filter((o) => o.status === 'insufficient');
+  const bySubscriber = new Map(claim.charges.map((ch) => [ch.id, ch.subscriberId]));
   return {
     cursor: claim.cursor,
     scanned: claim.scanned,
     behind: claim.behind,
     claimed: claim.charges.length,
-    lapsed: claim.charges.filter((c) => c.status === 'lapsed').length,
-    ...paid,
+    lapsed: claim.charges.filter((ch) => ch.status === 'lapsed').length,
+    charged: outcomes.length - insufficient.length,
+    waived: claim.charges.filter((ch) => ch.status === 'waived').length,
+    insufficient: insufficient.length,
+    insufficientSubscriberIds: [...new Set(insufficient.map((o) => bySubscriber.get(o.id)!))],
   };
+}
+
+/** Step 1 of a batch, one transaction: claim (every charge row written once), debit, the rows the
+ * debit decided otherwise corrected, and the fulfilment row naming the charges whose allowances and
+ * invoice lines follow. */
+export async function recordBatch(deps: BillingDeps, input: BatchInput, timer?: (phase: string) => void) {
+  const graceUntil = addDays(input.cycleDate, input.graceDays);
+  return pgTransaction(deps.db, async (c) => {
+    const claim = await claimDueCharges(c, { cycleDate: input.cycleDate, after: input.after, limit: input.limit, lane: input.lane });
+    timer?.('claim');
+    const toCollect: OpenCharge[] = claim.charges.flatMap((ch) => (ch.status === 'pending' ? [{ ...ch, status: 'pending' as const }] : []));
+    const outcomes = await collectWithin(c, deps, toCollect, { entryIds: claim.entries });
+    const currencyOf = new Map(toCollect.map((ch) => [ch.id, ch.currency]));
+    await correctClaimedCharges(c, outcomes.filter((o) => o.journalEntryId !== (claim.entries[currencyOf.get(o.id)!] ?? null) || o.status !== 'charged'), graceUntil);
+    timer?.('debit');
+    const owed = [...claim.charges.filter((ch) => ch.status === 'waived').map((ch) => ch.id), ...outcomes.filter((o) => o.status === 'charged').map((o) => o.id)];
+    const fulfilmentId = claim.charges.length === 0 ? null
+      : await openFulfilment(c, { cycleDate: input.cycleDate, firstSubscriptionId: claim.charges[0].subscriptionId, chargeIds: owed });
+    return { claim, outcomes, owed, fulfilmentId };
+  });
+}
+
+/** Steps 2 and 3 of a batch for the charges its fulfilment row names: allowances, then in one
+ * transaction the invoice lines and the row deleted. Keyed, so a second pass writes nothing twice. */
+async function fulfilBatch(deps: BillingDeps, fulfilmentId: string, chargeIds: string[], timer?: (phase: string) => void): Promise<void> {
+  await grantAllowances(deps.db, chargeIds, { owedByBatch: true });
+  timer?.('allowances');
+  await pgTransaction(deps.db, async (c) => {
+    await invoiceCharges(c, chargeIds, { owedByBatch: true });
+    await closeFulfilment(c, fulfilmentId);
+  });
+  timer?.('invoice');
 }
 
 /** Debits the wallets for these charges in one set-based transaction (domain/ledger/
  * recurring-debits.repository.ts: the payer wallets locked in the charging engine's order, oldest
  * charge first per wallet; once one does not fit, the later ones on that wallet are insufficient
- * too). A charge already debited (rerun, retried activity) comes back charged with its first
- * journal entry. The outcomes are written by `fulfil`, after the allowances and invoice lines. */
+ * too). A charge already debited (a settle retried) comes back charged with its first journal entry.
+ * The outcomes are written by `fulfil`, after the allowances and invoice lines. */
 export async function collect(deps: BillingDeps, charges: OpenCharge[]): Promise<ChargeOutcome[]> {
   if (charges.length === 0) return [];
-  const byId = new Map(charges.map((c) => [c.id, c]));
+  return pgTransaction(deps.db, (c) => collectWithin(c, deps, charges));
+}
+
+/** The same debits inside the caller's transaction (a billing batch's). */
+/** `claimed`: the charges were claimed in this transaction — their ids are new, and their fee entries' ids taken. */
+async function collectWithin(c: PoolClient, deps: BillingDeps, charges: OpenCharge[], claimed?: { entryIds: Record<string, string> }): Promise<ChargeOutcome[]> {
+  if (charges.length === 0) return [];
+  const byId = new Map(charges.map((ch) => [ch.id, ch]));
   const oldestFirst = [...byId.values()].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0));
-  const results = await debitRecurringCharges(deps.db, oldestFirst.map((c) => {
-    const amountMicros = minorToMicros(c.amountMinor, c.currency);
+  const results = await debitRecurringChargesWithin(c, oldestFirst.map((ch) => {
+    const amountMicros = minorToMicros(ch.amountMinor, ch.currency);
     if (amountMicros <= 0n) throw new DomainError('INVALID_AMOUNT', 'the amount must be positive', ['input', 'amountMicros']);
-    return { key: chargeIdempotencyKey(c.id), billingAccountId: c.payerAccountId, amountMicros, currency: c.currency };
+    return { key: chargeIdempotencyKey(ch.id), billingAccountId: ch.payerAccountId, amountMicros, currency: ch.currency };
   }), {
     actor: 'billing-run', sourceRef: 'billing-run', lowWalletThresholdMicros: deps.engine.policy.lowWalletThresholdMicros, onLockedRetry: deps.onLockedRetry,
+    entryIds: claimed?.entryIds, newKeys: claimed !== undefined,
   });
-  const outcomes = oldestFirst.map((c, i): ChargeOutcome => {
+  const outcomes = oldestFirst.map((ch, i): ChargeOutcome => {
     const r = results[i];
-    return r.status === 'charged' ? { id: c.id, status: 'charged', journalEntryId: r.journalEntryId } : { id: c.id, status: 'insufficient', journalEntryId: null };
+    return r.status === 'charged' ? { id: ch.id, status: 'charged', journalEntryId: r.journalEntryId } : { id: ch.id, status: 'insufficient', journalEntryId: null };
   });
   // In the caller's order (the engine path answered per charge, in order).
   const byCharge = new Map(outcomes.map((o) => [o.id, o]));
-  return charges.map((c) => byCharge.get(c.id)!);
+  return charges.map((ch) => byCharge.get(ch.id)!);
 }
 
 /** What follows a debit, for the charges paid (and the waived ones): allowance buckets, then in one

@@ -12,8 +12,9 @@
  * still what the statement read, or changed in a way that cannot alter the decision (every fee on
  * it paid and their sum still fitting, the balance below the low mark before and after, so no
  * event either way), so the decisions and the events are exactly those of the locked path. If any
- * other wallet changed meanwhile (a charge committed on it), the transaction is rolled back and the
- * batch goes again the locked way (`onLockedRetry` tells). That saves a row lock (a WAL record and
+ * other wallet changed meanwhile (a charge committed on it), the attempt is rolled back (to a
+ * savepoint: the caller's transaction may hold more) and the batch goes again the locked way
+ * (`onLockedRetry` tells). That saves a row lock (a WAL record and
  * a dirtied page) per wallet. The second case is a family's shared postpaid wallet, which both lanes
  * of a run debit: 15 of 201 batches of a 1M run went the locked way for it before.
  *
@@ -83,6 +84,14 @@ export interface RecurringDebitOptions {
   lowWalletThresholdMicros: bigint;
   /** Told when the lock-free attempt is rolled back and the batch goes the locked way (metrics). */
   onLockedRetry?: (reason: 'wallet_changed' | 'revenue_account_missing' | 'key_committed_meanwhile') => void;
+  /** Ids for the batch's entries, per currency, taken from `journal_entries_id_seq` by the caller (the
+   * billing run names the entry on its charge rows before the debit); a currency without one takes
+   * the next from the sequence. */
+  entryIds?: Record<string, string>;
+  /** Every key names something created in the caller's transaction (the billing run's charge ids,
+   * just taken from their sequence), so no debit of it can exist yet: the lookup of prior debits (two
+   * index probes a key) is skipped. The postings' unique index on the key stays the guard. */
+  newKeys?: boolean;
 }
 
 export const LOCK_SQL = `
@@ -118,9 +127,10 @@ prior AS MATERIALIZED (
   -- A fee already debited: its wallet posting, or (debited before fees were booked per batch) its own entry.
   -- The key list ($5) makes both index probes per key: joined to xs, the planner (statistics taken
   -- before the run) read the whole postings index and hashed it, a cost growing with every batch.
-  SELECT p.source_ref AS k, p.journal_entry_id AS id FROM postings p WHERE p.source_ref = ANY($5::text[]) AND p.source_ref IS NOT NULL
+  -- Not looked up at all when the caller's keys are new ($11).
+  SELECT p.source_ref AS k, p.journal_entry_id AS id FROM postings p WHERE NOT $11::boolean AND p.source_ref = ANY($5::text[]) AND p.source_ref IS NOT NULL
   UNION ALL
-  SELECT e.idempotency_key, e.id FROM journal_entries e WHERE e.idempotency_key = ANY($5::text[])),
+  SELECT e.idempotency_key, e.id FROM journal_entries e WHERE NOT $11::boolean AND e.idempotency_key = ANY($5::text[])),
 todo AS (
   SELECT x.i, x.k, x.acct, x.amt, w.ledger_account_id AS wallet, w.currency,
          w.balance_micros AS balance, w.reserved_micros AS reserved, w.credit_limit_micros AS credit_limit,
@@ -135,9 +145,11 @@ paid AS MATERIALIZED (
 totals AS MATERIALIZED (
   SELECT p.currency, count(*) AS n, sum(p.amt) AS total, min(p.i) AS first_i FROM paid p GROUP BY p.currency),
 je AS (
-  -- One entry per currency for the batch; each fee is its own wallet posting, named by its key.
-  INSERT INTO journal_entries (entry_type, source_ref, idempotency_key, actor, reason, details, occurred_at, recorded_at)
-  SELECT 'recurring_charge', $8, NULL, $2, NULL,
+  -- One entry per currency for the batch; each fee is its own wallet posting, named by its key. Its id
+  -- is the caller's for the currency ($9, $10), if given.
+  INSERT INTO journal_entries (id, entry_type, source_ref, idempotency_key, actor, reason, details, occurred_at, recorded_at)
+  SELECT coalesce((SELECT g.id FROM unnest($9::text[], $10::bigint[]) g(currency, id) WHERE g.currency = t.currency), nextval('journal_entries_id_seq')),
+         'recurring_charge', $8, NULL, $2, NULL,
          jsonb_build_object('kind', 'recurring_charges', 'currency', t.currency, 'charges', t.n, 'amountMicros', (-t.total)::text), now(), now()
     FROM totals t ORDER BY t.first_i
   RETURNING id, details->>'currency' AS currency),
@@ -198,6 +210,15 @@ SELECT
 /** Debits a batch of recurring fees in one transaction; one result per debit, in the same order. */
 export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], options: RecurringDebitOptions): Promise<RecurringDebitResult[]> {
   if (debits.length === 0) return [];
+  return pgTransaction(db, (c) => debitRecurringChargesWithin(c, debits, options));
+}
+
+/** The same, inside the caller's transaction (the billing run debits a batch in the transaction that
+ * claims it and records its charges): the lock-free attempt runs under a savepoint, and going the
+ * locked way rolls back to it, so the caller's earlier statements stand. The wallets stay locked, by
+ * the update, until the caller commits. */
+export async function debitRecurringChargesWithin(c: PoolClient, debits: RecurringDebit[], options: RecurringDebitOptions): Promise<RecurringDebitResult[]> {
+  if (debits.length === 0) return [];
   const seen = new Set<string>();
   for (const d of debits) {
     if (d.amountMicros <= 0n) throw new Error(`recurring debit ${d.key}: the amount must be positive`);
@@ -207,33 +228,34 @@ export async function debitRecurringCharges(db: Knex, debits: RecurringDebit[], 
   const accounts = [...new Set(debits.map((d) => d.billingAccountId))];
   const currencies = [...new Set(debits.flatMap((d) => (d.currency ? [d.currency.trim()] : [])))];
   const input = [debits.map((d) => d.key), debits.map((d) => d.billingAccountId), debits.map((d) => d.amountMicros.toString())];
-  const write = async (c: PoolClient, wallets: string[] | null) => {
-    const res = await c.query(WRITE_SQL, [debits.map((_d, i) => i), options.actor, options.lowWalletThresholdMicros.toString(), wallets, ...input, options.sourceRef]);
+  const entryIds = options.entryIds ?? {};
+  const write = async (wallets: string[] | null) => {
+    const res = await c.query(WRITE_SQL, [debits.map((_d, i) => i), options.actor, options.lowWalletThresholdMicros.toString(), wallets, ...input, options.sourceRef,
+      Object.keys(entryIds), Object.values(entryIds), options.newKeys ?? false]);
     return res.rows[0] as { results: [number, string, string | null][]; wallets: number; wallets_due: number };
   };
   // First without locks: the wallets are read, decided on and moved only if still as read or changed
-  // to no effect (see \`wu\`). Else rolled back and done again under the lock.
-  const optimistic = await pgTransaction(db, async (c) => {
+  // to no effect (see `wu`). Else rolled back (to the savepoint) and done again under the lock.
+  await c.query('SAVEPOINT recurring_debits');
+  try {
     if (currencies.length > 0) await c.query(REVENUE_SQL, [currencies]);
-    const row = await write(c, null);
+    const row = await write(null);
     if (row.wallets !== row.wallets_due) throw new StaleWallets();
+    await c.query('RELEASE SAVEPOINT recurring_debits');
     return resultsOf(row.results);
-  }).catch((err: unknown) => {
+  } catch (err) {
     // 23502: a revenue account the hint did not prepare (the posting's account came out null);
     // 23505: a fee of this batch committed meanwhile by another attempt (prior, under the lock).
     const code = (err as { code?: string }).code;
     const reason = err instanceof StaleWallets ? 'wallet_changed' : code === '23502' ? 'revenue_account_missing' : code === '23505' ? 'key_committed_meanwhile' : null;
     if (!reason) throw err;
+    await c.query('ROLLBACK TO SAVEPOINT recurring_debits');
     options.onLockedRetry?.(reason);
-    return null;
-  });
-  if (optimistic) return optimistic;
-  return pgTransaction(db, async (c) => {
-    const locked = (await c.query(LOCK_SQL, [accounts])).rows[0] as { wallets: string[]; currencies: string[] };
-    await c.query(REVENUE_SQL, [locked.currencies]);
-    // Only the wallets locked above are debited (one opened meanwhile for an account without a wallet is not).
-    return resultsOf((await write(c, locked.wallets)).results);
-  });
+  }
+  const locked = (await c.query(LOCK_SQL, [accounts])).rows[0] as { wallets: string[]; currencies: string[] };
+  await c.query(REVENUE_SQL, [locked.currencies]);
+  // Only the wallets locked above are debited (one opened meanwhile for an account without a wallet is not).
+  return resultsOf((await write(locked.wallets)).results);
 
   function resultsOf(out: [number, string, string | null][]): RecurringDebitResult[] {
     const byIndex = new Map(out.map((r) => [r[0], r]));

@@ -18,9 +18,8 @@ import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
 import type { BillingRunInput, BillingRunTotals } from '../../domain/billing/billing-run.types';
 import { createBillingActivities } from '../../activities/billing.activities';
 import { createLogger } from '../../platform/logger';
-import { claimDueCharges } from '../../domain/billing/billing-run.repository';
 import { FIRST_CURSOR } from '../../domain/billing/billing-run.types';
-import { runBillingBatch } from '../../domain/billing/billing-run.service';
+import { recordBatch, runBillingBatch } from '../../domain/billing/billing-run.service';
 
 jest.setTimeout(240_000);
 
@@ -249,7 +248,77 @@ describe('billing run over 13 monthly cycles', () => {
     expect((await t.db('buckets').where({ subscription_id: l.subscriptionId })).map((b) => Number(b.initial_units))).toEqual([40]);
   });
 
-  it('finishes the charges of a batch that died after its claim committed (no debit, no allowances yet)', async () => {
+  it('finishes what a batch that died after its charges committed still owes: allowances and invoice lines, once', async () => {
+    const planId = await plan('died-after-charges', 'prepaid', 900, [{ service: 'sms', units: 30n }]);
+    const postpaidPlan = await plan('died-after-charges-postpaid', 'postpaid', 1500, [{ service: 'voice', units: 600n }]);
+    const trial = await offer(planId, 'free_trial', 2, { convert: true });
+    const account = await seedAccount(t.db, { paymentType: 'prepaid' });
+    const billed = await seedAccount(t.db, { paymentType: 'postpaid', creditLimitMinor: 100_000n });
+    await topUp(account, 10_000n);
+    const paying = [await line(planId, account), await line(planId, account)];
+    const free = await line(planId, account, trial);
+    const postpaid = await line(postpaidPlan, billed);
+    const cycleDate = '2026-02-15';
+    // A batch's first transaction commits (subscriptions advanced, fees debited, charge rows written
+    // with their outcome, the fulfilment row), then the process dies before allowances and invoice lines.
+    const batch = await recordBatch({ db: t.db, engine }, { cycleDate, after: FIRST_CURSOR, limit: 100, graceDays: 3 });
+    const mine = batch.claim.charges.filter((c) => [...paying, free, postpaid].some((l) => l.subscriptionId === c.subscriptionId));
+    expect(mine).toHaveLength(4);
+    expect(await t.db('billing_batch_fulfilments').where({ id: batch.fulfilmentId })).toHaveLength(1);
+    for (const l of paying) expect((await charges(l.subscriptionId)).map((r) => [r.status, r.allowances_granted, Boolean(r.journal_entry_id)])).toEqual([['charged', true, true]]);
+    expect(await walletMinor(account)).toBe(10_000n - 2n * 900n);
+    expect(await t.db('buckets').whereIn('subscription_id', [...paying, free, postpaid].map((l) => l.subscriptionId))).toHaveLength(0);
+    const [postpaidCharge] = await charges(postpaid.subscriptionId);
+    expect(postpaidCharge.status).toBe('charged');
+    expect(await t.db('invoice_lines').where({ source_ref: `recurring-charge:${postpaidCharge.id}` })).toHaveLength(0);
+
+    // Its subscriptions are no longer due; the run's first batch of the lane finishes the batch.
+    await totalsOf(await startRun(`billing-run:${cycleDate}:died-after-charges`, { cycleDate, batchSize: 2, graceDays: 3 }));
+    expect(await t.db('billing_batch_fulfilments').where({ id: batch.fulfilmentId })).toHaveLength(0);
+    for (const l of [...paying, free]) expect(await t.db('buckets').where({ subscription_id: l.subscriptionId, service: 'sms' })).toHaveLength(1);
+    expect(await t.db('buckets').where({ subscription_id: postpaid.subscriptionId, service: 'voice' })).toHaveLength(1);
+    expect((await t.db('invoice_lines').where({ source_ref: `recurring-charge:${postpaidCharge.id}` })).map((r) => Number(r.amount_minor))).toEqual([1500]);
+    expect(await walletMinor(account)).toBe(10_000n - 2n * 900n);
+    expect((await verifyBalances(t.db)).problems).toEqual([]);
+  });
+
+  it('a batch that fails before its commit leaves nothing: no subscription advanced, no debit, no charge row', async () => {
+    const planId = await plan('fails-before-commit', 'prepaid', 700, [{ service: 'sms', units: 10n }]);
+    const account = await seedAccount(t.db, { paymentType: 'prepaid' });
+    await topUp(account, 10_000n);
+    const l = await line(planId, account);
+    const lane = { fromId: l.subscriptionId, toId: l.subscriptionId };
+    // A charge row for the period, written behind the claim's back, makes the batch's insert fail on the
+    // (subscription, period) index after the claim advanced the subscription and the debit moved the wallet.
+    const claimPeriod = await t.db('subscriptions').where({ id: l.subscriptionId }).first();
+    await t.db.raw(`CREATE FUNCTION test_charge_behind_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO recurring_charges (subscription_id, subscriber_id, billing_account_id, payer_account_id, plan_id, payment_type, cycle, cycle_date,
+                                       period_start, period_end, currency, fee_minor, status)
+        SELECT s.id, s.subscriber_id, '${account}', '${account}', s.plan_id, 'prepaid', 99, '2026-02-15', s.current_period_start, s.current_period_end, 'EUR', 1, 'waived'
+          FROM subscriptions s WHERE s.id = '${l.subscriptionId}';
+        RETURN NULL;
+      END $$`);
+    await t.db.raw(`CREATE TRIGGER test_charge_behind_claim AFTER INSERT ON postings FOR EACH STATEMENT EXECUTE FUNCTION test_charge_behind_claim()`);
+    try {
+      await expect(runBillingBatch({ db: t.db, engine }, { cycleDate: '2026-02-15', after: FIRST_CURSOR, limit: 10, graceDays: 3, lane }))
+        .rejects.toMatchObject({ code: '23505' });
+    } finally {
+      await t.db.raw('DROP TRIGGER test_charge_behind_claim ON postings');
+      await t.db.raw('DROP FUNCTION test_charge_behind_claim()');
+    }
+    const after = await t.db('subscriptions').where({ id: l.subscriptionId }).first();
+    expect([after.current_period_end, after.next_charge_on]).toEqual([claimPeriod.current_period_end, claimPeriod.next_charge_on]);
+    expect(await charges(l.subscriptionId)).toEqual([]);
+    expect(await walletMinor(account)).toBe(10_000n);
+    // Retried, it charges the period once.
+    expect(await runBillingBatch({ db: t.db, engine }, { cycleDate: '2026-02-15', after: FIRST_CURSOR, limit: 10, graceDays: 3, lane })).toMatchObject({ claimed: 1, charged: 1 });
+    expect((await charges(l.subscriptionId)).map((r) => [Number(r.fee_minor), r.status])).toEqual([[700, 'charged']]);
+    expect(await walletMinor(account)).toBe(10_000n - 700n);
+    expect((await verifyBalances(t.db)).problems).toEqual([]);
+  });
+
+  it('finishes charges an earlier version left pending (claimed in their own transaction, then debited), charging none twice', async () => {
     const planId = await plan('stranded', 'prepaid', 900, [{ service: 'sms', units: 30n }]);
     const trial = await offer(planId, 'free_trial', 2, { convert: true });
     const account = await seedAccount(t.db, { paymentType: 'prepaid' });
@@ -257,15 +326,21 @@ describe('billing run over 13 monthly cycles', () => {
     const paying = [await line(planId, account), await line(planId, account)];
     const free = await line(planId, account, trial);
     const cycleDate = '2026-02-15';
-    // The claim of a batch commits (charge rows, subscriptions advanced), then the process dies.
-    const claim = await claimDueCharges(t.db, { cycleDate, after: FIRST_CURSOR, limit: 100 });
-    const mine = claim.charges.filter((c) => [...paying, free].some((l) => l.subscriptionId === c.subscriptionId));
-    expect(mine.map((c) => c.status).sort()).toEqual(['pending', 'pending', 'waived']);
-    expect(await walletMinor(account)).toBe(10_000n);
-    // Its subscriptions are no longer due; the run's first batch of each lane finds what was left.
+    const lines = [...paying, free].map((l) => l.subscriptionId);
+    // The state that version left when it died after its debits: pending rows whose fees are posted,
+    // waived ones without their allowances, and no fulfilment row.
+    const batch = await recordBatch({ db: t.db, engine }, { cycleDate, after: FIRST_CURSOR, limit: 100, graceDays: 3 });
+    await t.db('billing_batch_fulfilments').where({ id: batch.fulfilmentId }).delete();
+    const debited = await Promise.all(paying.map(async (l) => (await charges(l.subscriptionId))[0].id));
+    await t.db('recurring_charges').whereIn('subscription_id', lines).andWhere('status', 'charged')
+      .update({ status: 'pending', allowances_granted: false, journal_entry_id: null, attempts: 0 });
+    await t.db('recurring_charges').whereIn('subscription_id', lines).andWhere('status', 'waived').update({ allowances_granted: false });
+    expect(await walletMinor(account)).toBe(10_000n - 2n * 900n);
+
     const totals = await totalsOf(await startRun(`billing-run:${cycleDate}:stranded`, { cycleDate, batchSize: 2, graceDays: 3 }));
     expect(totals.charged).toBeGreaterThanOrEqual(2);
     for (const l of paying) expect((await charges(l.subscriptionId)).map((r) => [r.status, r.allowances_granted, Boolean(r.journal_entry_id)])).toEqual([['charged', true, true]]);
+    for (const id of debited) expect(await t.db('postings').where({ source_ref: `recurring-charge:${id}` })).toHaveLength(1);
     expect((await charges(free.subscriptionId)).map((r) => [r.status, r.allowances_granted])).toEqual([['waived', true]]);
     for (const l of [...paying, free]) expect(await t.db('buckets').where({ subscription_id: l.subscriptionId, service: 'sms' })).toHaveLength(1);
     expect(await walletMinor(account)).toBe(10_000n - 2n * 900n);
