@@ -123,7 +123,13 @@ async function renewBatch(deps: BillingDeps, input: BatchInput): Promise<Billing
   const timer = deps.onPhase ? phaseTimer(deps.onPhase) : undefined;
   const batch = await recordBatch(deps, input, timer);
   timer?.('commit');
-  if (batch.fulfilmentId) await fulfilBatch(deps, batch.fulfilmentId, batch.owed, timer);
+  if (batch.fulfilmentId) {
+    // Only postpaid and hybrid fees are invoiced: the invoice step reads those rows alone.
+    const invoiced = new Set(batch.claim.charges.filter((ch) => ch.paymentType !== 'prepaid').map((ch) => ch.id));
+    await fulfilBatch(deps, batch.fulfilmentId, batch.owed, {
+      invoiceIds: batch.owed.filter((id) => invoiced.has(id)), currencies: [...new Set(batch.claim.charges.map((ch) => ch.currency))], timer,
+    });
+  }
   const { claim, outcomes } = batch;
   const insufficient = outcomes.filter((o) => o.status === 'insufficient');
   const bySubscriber = new Map(claim.charges.map((ch) => [ch.id, ch.subscriberId]));
@@ -161,12 +167,18 @@ export async function recordBatch(deps: BillingDeps, input: BatchInput, timer?: 
 }
 
 /** Steps 2 and 3 of a batch for the charges its fulfilment row names: allowances, then in one
- * transaction the invoice lines and the row deleted. Keyed, so a second pass writes nothing twice. */
-async function fulfilBatch(deps: BillingDeps, fulfilmentId: string, chargeIds: string[], timer?: (phase: string) => void): Promise<void> {
-  await grantAllowances(deps.db, chargeIds, { owedByBatch: true });
+ * transaction the invoice lines and the row deleted. Keyed, so a second pass writes nothing twice.
+ * The batch itself knows which of them to invoice and their currencies, which saves reading the rows
+ * for those; recovering a fulfilment row, the steps read them. */
+async function fulfilBatch(
+  deps: BillingDeps, fulfilmentId: string, chargeIds: string[],
+  options: { invoiceIds?: string[]; currencies?: string[]; timer?: (phase: string) => void } = {},
+): Promise<void> {
+  const timer = options.timer;
+  await grantAllowances(deps.db, chargeIds, { owedByBatch: true, currencies: options.currencies });
   timer?.('allowances');
   await pgTransaction(deps.db, async (c) => {
-    await invoiceCharges(c, chargeIds, { owedByBatch: true });
+    await invoiceCharges(c, options.invoiceIds ?? chargeIds, { owedByBatch: true });
     await closeFulfilment(c, fulfilmentId);
   });
   timer?.('invoice');
@@ -187,7 +199,9 @@ export async function collect(deps: BillingDeps, charges: OpenCharge[]): Promise
 async function collectWithin(c: PoolClient, deps: BillingDeps, charges: OpenCharge[], claimed?: { entryIds: Record<string, string> }): Promise<ChargeOutcome[]> {
   if (charges.length === 0) return [];
   const byId = new Map(charges.map((ch) => [ch.id, ch]));
-  const oldestFirst = [...byId.values()].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0));
+  // Ids are bigint sequence values as decimal strings (no sign, no leading zeros): shorter is smaller,
+  // else compare as text — a BigInt per comparison was 2.7 s of CPU over a 1M run.
+  const oldestFirst = [...byId.values()].sort((a, b) => a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const results = await debitRecurringChargesWithin(c, oldestFirst.map((ch) => {
     const amountMicros = minorToMicros(ch.amountMinor, ch.currency);
     if (amountMicros <= 0n) throw new DomainError('INVALID_AMOUNT', 'the amount must be positive', ['input', 'amountMicros']);
