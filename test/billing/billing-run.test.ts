@@ -265,7 +265,13 @@ describe('billing run over 13 monthly cycles', () => {
     const mine = batch.claim.charges.filter((c) => [...paying, free, postpaid].some((l) => l.subscriptionId === c.subscriptionId));
     expect(mine).toHaveLength(4);
     expect(await t.db('billing_batch_fulfilments').where({ id: batch.fulfilmentId })).toHaveLength(1);
-    for (const l of paying) expect((await charges(l.subscriptionId)).map((r) => [r.status, r.allowances_granted, Boolean(r.journal_entry_id)])).toEqual([['charged', true, true]]);
+    for (const l of paying) {
+      const [row] = await charges(l.subscriptionId);
+      expect([row.status, row.allowances_granted]).toEqual(['charged', true]);
+      // The entry the claim named on the row is the one the debit wrote the fee's posting in.
+      const posting = await t.db('postings').where({ source_ref: `recurring-charge:${row.id}` }).first();
+      expect([String(posting.journal_entry_id), Number(posting.amount)]).toEqual([String(row.journal_entry_id), -900 * 10_000]);
+    }
     expect(await walletMinor(account)).toBe(10_000n - 2n * 900n);
     expect(await t.db('buckets').whereIn('subscription_id', [...paying, free, postpaid].map((l) => l.subscriptionId))).toHaveLength(0);
     const [postpaidCharge] = await charges(postpaid.subscriptionId);
@@ -279,6 +285,29 @@ describe('billing run over 13 monthly cycles', () => {
     expect(await t.db('buckets').where({ subscription_id: postpaid.subscriptionId, service: 'voice' })).toHaveLength(1);
     expect((await t.db('invoice_lines').where({ source_ref: `recurring-charge:${postpaidCharge.id}` })).map((r) => Number(r.amount_minor))).toEqual([1500]);
     expect(await walletMinor(account)).toBe(10_000n - 2n * 900n);
+    expect((await verifyBalances(t.db)).problems).toEqual([]);
+  });
+
+  it('a fee that does not fit is written insufficient by its batch: grace date, no entry, no allowances owed', async () => {
+    const planId = await plan('batch-insufficient', 'prepaid', 800, [{ service: 'sms', units: 10n }]);
+    const rich = await seedAccount(t.db, { paymentType: 'prepaid' });
+    const poor = await seedAccount(t.db, { paymentType: 'prepaid' });
+    await topUp(rich, 5_000n);
+    await topUp(poor, 500n);
+    const paid = await line(planId, rich);
+    const unpaid = await line(planId, poor);
+    const [fromId, toId] = [paid.subscriptionId, unpaid.subscriptionId].sort();
+    const r = await runBillingBatch({ db: t.db, engine }, { cycleDate: '2026-02-15', after: FIRST_CURSOR, limit: 100, graceDays: 3, lane: { fromId, toId } });
+    expect(r.insufficientSubscriberIds).toContain(unpaid.subscriberId);
+    const [unpaidRow] = await charges(unpaid.subscriptionId);
+    const grace = (await t.db.raw(`SELECT to_char(grace_until, 'YYYY-MM-DD') AS d FROM recurring_charges WHERE id = ?`, [unpaidRow.id])).rows[0].d;
+    expect([unpaidRow.status, unpaidRow.journal_entry_id, unpaidRow.allowances_granted, unpaidRow.attempts, grace]).toEqual(['insufficient', null, false, 1, '2026-02-18']);
+    expect(await t.db('buckets').where({ subscription_id: unpaid.subscriptionId })).toHaveLength(0);
+    expect(await walletMinor(poor)).toBe(500n);
+    const [paidRow] = await charges(paid.subscriptionId);
+    expect([paidRow.status, paidRow.allowances_granted, paidRow.attempts]).toEqual(['charged', true, 1]);
+    expect(await t.db('buckets').where({ subscription_id: paid.subscriptionId })).toHaveLength(1);
+    expect(await t.db('billing_batch_fulfilments')).toEqual([]);
     expect((await verifyBalances(t.db)).problems).toEqual([]);
   });
 
