@@ -126,7 +126,7 @@ entries AS MATERIALIZED (
 ins AS (
   -- Each charge row is written once: a fee to collect as \`charged\` with its entry, in anticipation —
   -- the debit runs in this transaction, before it commits, and the fees that do not fit are set
-  -- \`insufficient\` (\`markInsufficient\`), so no one ever sees a charged row without its debit.
+  -- \`insufficient\` (\`correctClaimedCharges\`), so no one ever sees a charged row without its debit.
   INSERT INTO recurring_charges (subscription_id, subscriber_id, billing_account_id, payer_account_id, plan_id, offer_id, payment_type, cycle,
                                  cycle_date, period_start, period_end, currency, fee_minor, discount_minor, status, journal_entry_id,
                                  allowances_granted, attempts)

@@ -194,8 +194,8 @@ export async function collect(deps: BillingDeps, charges: OpenCharge[]): Promise
   return pgTransaction(deps.db, (c) => collectWithin(c, deps, charges));
 }
 
-/** The same debits inside the caller's transaction (a billing batch's). */
-/** `claimed`: the charges were claimed in this transaction — their ids are new, and their fee entries' ids taken. */
+/** The same debits inside the caller's transaction. `claimed`: a billing batch's, claimed in this
+ * transaction — their ids are new (no prior debit to look up), and their fee entries' ids taken. */
 async function collectWithin(c: PoolClient, deps: BillingDeps, charges: OpenCharge[], claimed?: { entryIds: Record<string, string> }): Promise<ChargeOutcome[]> {
   if (charges.length === 0) return [];
   const byId = new Map(charges.map((ch) => [ch.id, ch]));
