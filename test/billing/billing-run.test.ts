@@ -13,6 +13,7 @@ import { startBillingWorker } from './support';
 import { seedAccount } from '../../domain/charging/testing/fixtures';
 import { createChargingEngine, type ChargingEngine } from '../../domain/charging/charging-engine';
 import { creditWallet } from '../../domain/ledger/wallet-operations';
+import { openWallet } from '../../domain/ledger/ledger.repository';
 import { verifyBalances } from '../../domain/ledger/ledger-verify';
 import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
 import type { BillingRunInput, BillingRunTotals } from '../../domain/billing/billing-run.types';
@@ -308,6 +309,25 @@ describe('billing run over 13 monthly cycles', () => {
     expect([paidRow.status, paidRow.allowances_granted, paidRow.attempts]).toEqual(['charged', true, 1]);
     expect(await t.db('buckets').where({ subscription_id: paid.subscriptionId })).toHaveLength(1);
     expect(await t.db('billing_batch_fulfilments')).toEqual([]);
+    expect((await verifyBalances(t.db)).problems).toEqual([]);
+  });
+
+  it('a fee posted under another entry than the claim named (a wallet in another currency) is corrected on its row', async () => {
+    const planId = await plan('other-currency-wallet', 'prepaid', 600, [{ service: 'sms', units: 10n }]);
+    // A USD account and wallet on a EUR plan: the debit books the fee in the wallet's currency, under
+    // an entry of its own, not the EUR entry the claim named on the row.
+    const [customer] = await t.db('customers').insert({ kind: 'individual', name: 'USD customer' }).returning('id');
+    const [usd] = await t.db('billing_accounts').insert({ customer_id: customer.id, payment_type: 'prepaid', currency: 'USD', credit_limit_minor: '0' }).returning('id');
+    await openWallet(t.db, { billingAccountId: usd.id, currency: 'USD', creditLimitMinor: 0n });
+    await topUp(usd.id, 5_000n);
+    const l = await line(planId, usd.id);
+    const lane = { fromId: l.subscriptionId, toId: l.subscriptionId };
+    const r = await runBillingBatch({ db: t.db, engine }, { cycleDate: '2026-02-15', after: FIRST_CURSOR, limit: 10, graceDays: 3, lane });
+    expect(r).toMatchObject({ claimed: 1, charged: 1 });
+    const [row] = await charges(l.subscriptionId);
+    const posting = await t.db('postings').where({ source_ref: `recurring-charge:${row.id}` }).first();
+    expect([row.status, String(row.journal_entry_id), posting.unit]).toEqual(['charged', String(posting.journal_entry_id), 'USD']);
+    expect(await t.db('buckets').where({ subscription_id: l.subscriptionId })).toHaveLength(1);
     expect((await verifyBalances(t.db)).problems).toEqual([]);
   });
 
