@@ -13,7 +13,7 @@
  *  2. money — the wallet debits, set-based under the charging engine's lock order
  *     (domain/ledger/recurring-debits.repository.ts), with those entry ids; `correctClaimedCharges` then
  *     sets the fees that did not fit to `insufficient` (an update only where the debit said no).
- *  3. `openFulfilment`    — one row naming the charges whose allowances and invoice lines follow.
+ *  3. `recordFulfilment`  — one row naming the charges whose allowances and invoice lines follow.
  *  4. `grantAllowances`   — the renewed allowance buckets (rollover carried from the bucket that ends
  *     as the new one starts; bonus allowances from offers) as new ledger accounts, buckets, one
  *     journal entry per unit and the postings, in one statement. New bucket rows do not race the
@@ -206,7 +206,7 @@ export async function correctClaimedCharges(c: PoolClient, outcomes: ChargeOutco
 
 /** A batch's charges whose allowances and invoice lines are still to be written (migration
  * …120100), recorded in the batch's transaction; `closeFulfilment` deletes it with the last step. */
-export async function openFulfilment(c: PoolClient, input: { cycleDate: string; firstSubscriptionId: string; chargeIds: string[] }): Promise<string | null> {
+export async function recordFulfilment(c: PoolClient, input: { cycleDate: string; firstSubscriptionId: string; chargeIds: string[] }): Promise<string | null> {
   if (input.chargeIds.length === 0) return null;
   const res = await c.query(
     `INSERT INTO billing_batch_fulfilments (cycle_date, first_subscription_id, charge_ids) VALUES ($1::date, $2::uuid, $3::bigint[]) RETURNING id`,
@@ -221,7 +221,7 @@ export async function closeFulfilment(c: PoolClient, id: string): Promise<void> 
 
 /** Fulfilments a crashed batch of this lane left open (its charges committed, their allowances or
  * invoice lines not), oldest first. */
-export async function openFulfilments(db: Knex, lane: DueLane = ALL_SUBSCRIPTIONS): Promise<{ id: string; chargeIds: string[] }[]> {
+export async function unfinishedFulfilments(db: Knex, lane: DueLane = ALL_SUBSCRIPTIONS): Promise<{ id: string; chargeIds: string[] }[]> {
   const res = await pgQuery(db,
     `SELECT id, charge_ids FROM billing_batch_fulfilments WHERE first_subscription_id BETWEEN $1::uuid AND $2::uuid ORDER BY id`,
     [lane.fromId, lane.toId]);
@@ -268,22 +268,15 @@ export async function recordChargeOutcomes(c: PoolClient, outcomes: ChargeOutcom
  * period; one per family pool and period): a second grant, concurrent or later, inserts nothing.
  * `owedByBatch`: charges a billing batch recorded (`claimDueCharges`), whose flag is set already
  * (their fulfilment row says what is owed); else only charges whose flag is not set yet. */
-export async function grantAllowances(
-  db: Knex, chargeIds: string[], options: { actor?: string; owedByBatch?: boolean; currencies?: string[] } = {},
-): Promise<number> {
+export async function grantAllowances(db: Knex, chargeIds: string[], options: { actor?: string; owedByBatch?: boolean } = {}): Promise<number> {
   if (chargeIds.length === 0) return 0;
   const res = await pgTransaction(db, async (c) => {
-    // Counter accounts of money buckets (bonus credit) per currency, before the set-based insert: the
-    // charges' currencies, if the caller knows them, else read from the rows.
+    // Counter accounts of money buckets (bonus credit) per currency, before the set-based insert.
     await c.query(
-      options.currencies
-        ? `INSERT INTO ledger_accounts (code, kind, unit)
-           SELECT DISTINCT 'discounts:' || btrim(cur), 'discounts', btrim(cur) FROM unnest($1::text[]) cur
-           ON CONFLICT (code) DO NOTHING`
-        : `INSERT INTO ledger_accounts (code, kind, unit)
-           SELECT DISTINCT 'discounts:' || btrim(currency), 'discounts', btrim(currency) FROM recurring_charges WHERE id = ANY($1::bigint[])
-           ON CONFLICT (code) DO NOTHING`,
-      [options.currencies ?? chargeIds],
+      `INSERT INTO ledger_accounts (code, kind, unit)
+       SELECT DISTINCT 'discounts:' || btrim(currency), 'discounts', btrim(currency) FROM recurring_charges WHERE id = ANY($1::bigint[])
+       ON CONFLICT (code) DO NOTHING`,
+      [chargeIds],
     );
     return c.query(GRANT_SQL, [chargeIds, options.actor ?? 'billing-run', options.owedByBatch ?? false]);
   });

@@ -7,7 +7,7 @@
  *  3. the postpaid invoice lines, and the fulfilment row deleted.
  * Steps 2 and 3 are keyed (bucket codes, invoice lines by charge), so a batch that dies between them
  * is finished by the lane's next first batch, or the retried batch, from its fulfilment row
- * (`openFulfilments`), before claiming. Charges left `pending` by a version that claimed and debited
+ * (`unfinishedFulfilments`), before claiming. Charges left `pending` by a version that claimed and debited
  * in separate transactions are finished there too (`strandedCharges`), and a top-up's settle may.
  */
 import type { Knex } from 'knex';
@@ -22,11 +22,11 @@ import {
   closeFulfilment,
   grantAllowances,
   invoiceCharges,
-  openFulfilment,
-  openFulfilments,
   recordChargeOutcomes,
+  recordFulfilment,
   correctClaimedCharges,
   strandedCharges,
+  unfinishedFulfilments,
   type ChargeOutcome,
   type DueCursor,
   type OpenCharge,
@@ -95,22 +95,28 @@ function addBatchOutcome(a: BillingBatchOutcome, b: BillingBatchOutcome): Billin
 /** Debit, then allowances, invoice lines and outcomes (`collect`, `fulfil`) for claimed charges still
  * to pay and waived ones still to fulfil; the counts a batch reports. */
 async function payAndFulfil(
-  deps: BillingDeps, pending: OpenCharge[], waivedIds: string[], graceUntil: string, timer?: (phase: string) => void,
+  deps: BillingDeps, pending: OpenCharge[], waivedIds: string[], graceUntil: string,
 ): Promise<Pick<BillingBatchOutcome, 'charged' | 'waived' | 'insufficient' | 'insufficientSubscriberIds'>> {
   const outcomes = await collect(deps, pending);
-  timer?.('debit');
-  await fulfil(deps, outcomes, { waivedIds, graceUntil, timer });
+  await fulfil(deps, outcomes, { waivedIds, graceUntil });
+  return outcomeCounts(outcomes, pending, waivedIds.length);
+}
+
+/** What a batch reports of its debits' outcomes. */
+function outcomeCounts(
+  outcomes: ChargeOutcome[], charges: { id: string; subscriberId: string }[], waived: number,
+): Pick<BillingBatchOutcome, 'charged' | 'waived' | 'insufficient' | 'insufficientSubscriberIds'> {
   const insufficient = outcomes.filter((o) => o.status === 'insufficient');
-  const bySubscriber = new Map(pending.map((c) => [c.id, c.subscriberId]));
+  const subscriberOf = new Map(charges.map((c) => [c.id, c.subscriberId]));
   return {
-    charged: outcomes.length - insufficient.length, waived: waivedIds.length,
-    insufficient: insufficient.length, insufficientSubscriberIds: [...new Set(insufficient.map((o) => bySubscriber.get(o.id)!))],
+    charged: outcomes.length - insufficient.length, waived,
+    insufficient: insufficient.length, insufficientSubscriberIds: [...new Set(insufficient.map((o) => subscriberOf.get(o.id)!))],
   };
 }
 
 async function finishStranded(deps: BillingDeps, input: BatchInput): Promise<BillingBatchOutcome | undefined> {
   // What a batch that died after its charges committed still owes: allowances, invoice lines.
-  for (const f of await openFulfilments(deps.db, input.lane)) await fulfilBatch(deps, f.id, f.chargeIds);
+  for (const f of await unfinishedFulfilments(deps.db, input.lane)) await fulfilBatch(deps, f.id, f.chargeIds);
   const stranded = await strandedCharges(deps.db, input);
   if (stranded.pending.length === 0 && stranded.waivedIds.length === 0) return undefined;
   // Oldest first, as a batch pays them; a charge debited before the crash comes back charged with
@@ -121,67 +127,67 @@ async function finishStranded(deps: BillingDeps, input: BatchInput): Promise<Bil
 
 async function renewBatch(deps: BillingDeps, input: BatchInput): Promise<BillingBatchOutcome & { behind: number }> {
   const timer = deps.onPhase ? phaseTimer(deps.onPhase) : undefined;
-  const batch = await recordBatch(deps, input, timer);
+  const { claim, outcomes, owed, fulfilmentId } = await claimAndDebitBatch(deps, input, timer);
   timer?.('commit');
-  if (batch.fulfilmentId) {
+  if (fulfilmentId) {
     // Only postpaid and hybrid fees are invoiced: the invoice step reads those rows alone.
-    const invoiced = new Set(batch.claim.charges.filter((ch) => ch.paymentType !== 'prepaid').map((ch) => ch.id));
-    await fulfilBatch(deps, batch.fulfilmentId, batch.owed, {
-      invoiceIds: batch.owed.filter((id) => invoiced.has(id)), currencies: [...new Set(batch.claim.charges.map((ch) => ch.currency))], timer,
-    });
+    const invoiced = new Set(claim.charges.filter((ch) => ch.paymentType !== 'prepaid').map((ch) => ch.id));
+    await fulfilBatch(deps, fulfilmentId, owed, { invoiceIds: owed.filter((id) => invoiced.has(id)), timer });
   }
-  const { claim, outcomes } = batch;
-  const insufficient = outcomes.filter((o) => o.status === 'insufficient');
-  const bySubscriber = new Map(claim.charges.map((ch) => [ch.id, ch.subscriberId]));
   return {
     cursor: claim.cursor,
     scanned: claim.scanned,
     behind: claim.behind,
     claimed: claim.charges.length,
     lapsed: claim.charges.filter((ch) => ch.status === 'lapsed').length,
-    charged: outcomes.length - insufficient.length,
-    waived: claim.charges.filter((ch) => ch.status === 'waived').length,
-    insufficient: insufficient.length,
-    insufficientSubscriberIds: [...new Set(insufficient.map((o) => bySubscriber.get(o.id)!))],
+    ...outcomeCounts(outcomes, claim.charges, claim.charges.filter((ch) => ch.status === 'waived').length),
   };
 }
 
 /** Step 1 of a batch, one transaction: claim (every charge row written once), debit, the rows the
  * debit decided otherwise corrected, and the fulfilment row naming the charges whose allowances and
  * invoice lines follow. */
-export async function recordBatch(deps: BillingDeps, input: BatchInput, timer?: (phase: string) => void) {
+export async function claimAndDebitBatch(deps: BillingDeps, input: BatchInput, timer?: (phase: string) => void) {
   const graceUntil = addDays(input.cycleDate, input.graceDays);
   return pgTransaction(deps.db, async (c) => {
     const claim = await claimDueCharges(c, { cycleDate: input.cycleDate, after: input.after, limit: input.limit, lane: input.lane });
     timer?.('claim');
     const toCollect: OpenCharge[] = claim.charges.flatMap((ch) => (ch.status === 'pending' ? [{ ...ch, status: 'pending' as const }] : []));
     const outcomes = await collectWithin(c, deps, toCollect, { entryIds: claim.entries });
-    const currencyOf = new Map(toCollect.map((ch) => [ch.id, ch.currency]));
-    await correctClaimedCharges(c, outcomes.filter((o) => o.journalEntryId !== (claim.entries[currencyOf.get(o.id)!] ?? null) || o.status !== 'charged'), graceUntil);
+    // The claim wrote each of them charged under its currency's entry; correct the rows where the debit differs.
+    const namedEntry = new Map(toCollect.map((ch) => [ch.id, claim.entries[ch.currency]]));
+    await correctClaimedCharges(c, outcomes.filter((o) => o.status !== 'charged' || o.journalEntryId !== namedEntry.get(o.id)), graceUntil);
     timer?.('debit');
     const owed = [...claim.charges.filter((ch) => ch.status === 'waived').map((ch) => ch.id), ...outcomes.filter((o) => o.status === 'charged').map((o) => o.id)];
     const fulfilmentId = claim.charges.length === 0 ? null
-      : await openFulfilment(c, { cycleDate: input.cycleDate, firstSubscriptionId: claim.charges[0].subscriptionId, chargeIds: owed });
+      : await recordFulfilment(c, { cycleDate: input.cycleDate, firstSubscriptionId: claim.charges[0].subscriptionId, chargeIds: owed });
     return { claim, outcomes, owed, fulfilmentId };
   });
 }
 
-/** Steps 2 and 3 of a batch for the charges its fulfilment row names: allowances, then in one
- * transaction the invoice lines and the row deleted. Keyed, so a second pass writes nothing twice.
- * The batch itself knows which of them to invoice and their currencies, which saves reading the rows
- * for those; recovering a fulfilment row, the steps read them. */
+/** Steps 2 and 3 of a batch for the charges its fulfilment row names (`grantAndInvoice`), the row
+ * deleted with the invoice lines. The batch itself knows which of them to invoice, which saves
+ * reading the prepaid rows; recovering a fulfilment row, the invoice step reads them all. */
 async function fulfilBatch(
-  deps: BillingDeps, fulfilmentId: string, chargeIds: string[],
-  options: { invoiceIds?: string[]; currencies?: string[]; timer?: (phase: string) => void } = {},
+  deps: BillingDeps, fulfilmentId: string, chargeIds: string[], options: { invoiceIds?: string[]; timer?: (phase: string) => void } = {},
 ): Promise<void> {
-  const timer = options.timer;
-  await grantAllowances(deps.db, chargeIds, { owedByBatch: true, currencies: options.currencies });
-  timer?.('allowances');
+  await grantAndInvoice(deps, chargeIds, { owedByBatch: true, ...options }, (c) => closeFulfilment(c, fulfilmentId));
+}
+
+/** Allowance buckets for paid (or waived) charges, then in one transaction their postpaid invoice
+ * lines and `finish` — what marks them fulfilled (their outcomes, or the batch's fulfilment row
+ * deleted), so a retry never bills them twice. Buckets and lines are keyed. */
+async function grantAndInvoice(
+  deps: BillingDeps, paidIds: string[], options: { owedByBatch?: boolean; invoiceIds?: string[]; timer?: (phase: string) => void },
+  finish: (c: PoolClient) => Promise<void>,
+): Promise<void> {
+  await grantAllowances(deps.db, paidIds, { owedByBatch: options.owedByBatch });
+  options.timer?.('allowances');
   await pgTransaction(deps.db, async (c) => {
-    await invoiceCharges(c, options.invoiceIds ?? chargeIds, { owedByBatch: true });
-    await closeFulfilment(c, fulfilmentId);
+    await invoiceCharges(c, options.invoiceIds ?? paidIds, { owedByBatch: options.owedByBatch });
+    await finish(c);
   });
-  timer?.('invoice');
+  options.timer?.('invoice');
 }
 
 /** Debits the wallets for these charges in one set-based transaction (domain/ledger/
@@ -222,20 +228,10 @@ async function collectWithin(c: PoolClient, deps: BillingDeps, charges: OpenChar
 /** What follows a debit, for the charges paid (and the waived ones): allowance buckets, then in one
  * transaction the postpaid invoice lines and the outcomes of every charge — so each charge row is
  * updated once. Every step is keyed, so a retry after a crash grants and bills nothing twice. */
-export async function fulfil(
-  deps: BillingDeps,
-  outcomes: ChargeOutcome[],
-  options: { waivedIds?: string[]; graceUntil: string; timer?: (phase: string) => void },
-): Promise<void> {
+export async function fulfil(deps: BillingDeps, outcomes: ChargeOutcome[], options: { waivedIds?: string[]; graceUntil: string }): Promise<void> {
   const waivedIds = options.waivedIds ?? [];
   const paid = [...waivedIds, ...outcomes.filter((o) => o.status === 'charged').map((o) => o.id)];
-  await grantAllowances(deps.db, paid);
-  options.timer?.('allowances');
-  await pgTransaction(deps.db, async (c) => {
-    await invoiceCharges(c, paid);
-    await recordChargeOutcomes(c, outcomes, options.graceUntil, waivedIds);
-  });
-  options.timer?.('invoice');
+  await grantAndInvoice(deps, paid, {}, (c) => recordChargeOutcomes(c, outcomes, options.graceUntil, waivedIds));
 }
 
 /** Retries open charges (after a top-up, or when grace ends); pays allowances and invoice lines for

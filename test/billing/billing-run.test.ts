@@ -20,7 +20,7 @@ import type { BillingRunInput, BillingRunTotals } from '../../domain/billing/bil
 import { createBillingActivities } from '../../activities/billing.activities';
 import { createLogger } from '../../platform/logger';
 import { FIRST_CURSOR } from '../../domain/billing/billing-run.types';
-import { recordBatch, runBillingBatch } from '../../domain/billing/billing-run.service';
+import { claimAndDebitBatch, runBillingBatch } from '../../domain/billing/billing-run.service';
 
 jest.setTimeout(240_000);
 
@@ -262,7 +262,7 @@ describe('billing run over 13 monthly cycles', () => {
     const cycleDate = '2026-02-15';
     // A batch's first transaction commits (subscriptions advanced, fees debited, charge rows written
     // with their outcome, the fulfilment row), then the process dies before allowances and invoice lines.
-    const batch = await recordBatch({ db: t.db, engine }, { cycleDate, after: FIRST_CURSOR, limit: 100, graceDays: 3 });
+    const batch = await claimAndDebitBatch({ db: t.db, engine }, { cycleDate, after: FIRST_CURSOR, limit: 100, graceDays: 3 });
     const mine = batch.claim.charges.filter((c) => [...paying, free, postpaid].some((l) => l.subscriptionId === c.subscriptionId));
     expect(mine).toHaveLength(4);
     expect(await t.db('billing_batch_fulfilments').where({ id: batch.fulfilmentId })).toHaveLength(1);
@@ -378,7 +378,7 @@ describe('billing run over 13 monthly cycles', () => {
     const lines = [...paying, free].map((l) => l.subscriptionId);
     // The state that version left when it died after its debits: pending rows whose fees are posted,
     // waived ones without their allowances, and no fulfilment row.
-    const batch = await recordBatch({ db: t.db, engine }, { cycleDate, after: FIRST_CURSOR, limit: 100, graceDays: 3 });
+    const batch = await claimAndDebitBatch({ db: t.db, engine }, { cycleDate, after: FIRST_CURSOR, limit: 100, graceDays: 3 });
     await t.db('billing_batch_fulfilments').where({ id: batch.fulfilmentId }).delete();
     const debited = await Promise.all(paying.map(async (l) => (await charges(l.subscriptionId))[0].id));
     await t.db('recurring_charges').whereIn('subscription_id', lines).andWhere('status', 'charged')
