@@ -7,6 +7,7 @@ import type { ChargingEngine } from '../domain/charging/charging-engine';
 import { sharedEngineFor } from '../domain/payments/shared-engine';
 import {
   finishBillingRunRecord,
+  dueLanesOf,
   graceExpiredCharges,
   markSuspended,
   openChargesOf,
@@ -79,6 +80,11 @@ export function createBillingActivities(deps: BillingActivityDeps) {
   return {
     async billingRunStart(cycleDate: string): Promise<void> {
       await startBillingRunRecord(deps.db, cycleDate);
+    },
+
+    /** The run's lanes, cut at quantiles of the due subscriptions' ids (`dueLanesOf`). */
+    async billingRunLanes(input: { cycleDate: string; count: number }): Promise<DueLane[]> {
+      return dueLanesOf(deps.db, input);
     },
 
     /** One batch of one lane (no lane: the whole id space, as runs before lanes). */

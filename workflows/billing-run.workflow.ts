@@ -111,10 +111,16 @@ export async function billingRunWorkflow(input: BillingRunInput): Promise<Billin
 
   if (phase === 'charge' && (lanes || patched('billing-run-lanes'))) {
     // Lanes of the id space renewed concurrently, each its own keyset loop; a run carried over from
-    // before lanes goes on from its cursor as one lane over every id.
-    lanes ??= input.resume
-      ? [{ lane: ALL_SUBSCRIPTIONS, cursor, done: false }]
-      : dueLanes(input.lanes ?? DEFAULT_LANES).map((lane) => ({ lane, cursor: FIRST_CURSOR, done: false }));
+    // before lanes goes on from its cursor as one lane over every id. Lanes are cut at quantiles of
+    // the due ids (time-ordered ids crowd one end of the space); runs started before that patch
+    // replay lanes of equal width.
+    if (!lanes && input.resume) lanes = [{ lane: ALL_SUBSCRIPTIONS, cursor, done: false }];
+    if (!lanes) {
+      const count = input.lanes ?? DEFAULT_LANES;
+      const even = dueLanes(count);
+      const cut = patched('billing-run-lanes-at-quantiles') ? await act.billingRunLanes({ cycleDate: input.cycleDate, count }) : even;
+      lanes = cut.map((lane) => ({ lane, cursor: FIRST_CURSOR, done: false }));
+    }
     let carryOver = false;
     await Promise.all(lanes.map(async (p) => {
       while (!p.done && !carryOver) {

@@ -27,8 +27,8 @@ import { freePort } from '../../platform/ports';
 import { childPids, machineBusySeconds, pgCpuMs, postmasterPid, processCpuMs } from '../process-cpu';
 import { createChargingEngine } from '../../domain/charging/charging-engine';
 import { runBillingBatch } from '../../domain/billing/billing-run.service';
-import { DEFAULT_LANES, FIRST_CURSOR, billingRunWorkflowId, dueLanes, type BillingRunInput, type BillingRunTotals, type DueCursor } from '../../domain/billing/billing-run.types';
-import { graceExpiredCharges } from '../../domain/billing/billing-run.repository';
+import { DEFAULT_LANES, FIRST_CURSOR, billingRunWorkflowId, type BillingRunInput, type BillingRunTotals, type DueCursor } from '../../domain/billing/billing-run.types';
+import { dueLanesOf, graceExpiredCharges } from '../../domain/billing/billing-run.repository';
 import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
 import type { WorkflowStack } from '../workflow-stack';
 
@@ -96,8 +96,9 @@ async function main(): Promise<void> {
       let batches = 0;
       const phases = new Map<string, number>();
       const lockedRetries = new Map<string, number>();
-      // The workflow's loop (billing-run.workflow.ts): its lanes concurrently, each a keyset loop of batches.
-      await Promise.all(dueLanes(lanes).map(async (lane) => {
+      // The workflow's loop (billing-run.workflow.ts): its lanes (cut at quantiles of the due ids, as
+      // its first activity does) concurrently, each a keyset loop of batches.
+      await Promise.all((await dueLanesOf(db, { cycleDate: CYCLE_DATE, count: lanes })).map(async (lane) => {
         let cursor: DueCursor = FIRST_CURSOR;
         for (;;) {
           const r = await runBillingBatch({ db, engine, onPhase: (ph, ms) => phases.set(ph, (phases.get(ph) ?? 0) + ms), onLockedRetry: (why) => lockedRetries.set(why, (lockedRetries.get(why) ?? 0) + 1) }, { cycleDate: CYCLE_DATE, after: cursor, limit: batch, graceDays: 3, lane });
@@ -180,17 +181,21 @@ async function seed(db: ReturnType<typeof createDatabase>, n: number): Promise<v
   for (let from = 0; from < n; from += chunk) {
     const to = Math.min(n, from + chunk) - 1;
     // kind by i % 20: 0–9 prepaid, 10–14 postpaid, 15–17 hybrid, 18–19 family (family i in groups of 4 share a parent).
+    // Ids as the product makes them: customers, billing accounts and (by their default) subscriptions
+    // time-ordered (`uuid_v7()`, migration …130200), subscribers random (the API derives them from a
+    // hash of the activation's idempotency key); each wallet opened in its account's order, as the
+    // product opens it with the account.
     await db.transaction(async (trx) => {
       await trx.raw(`
         CREATE TEMP TABLE bl ON COMMIT DROP AS
         SELECT i, CASE WHEN i % 20 < 10 THEN 'prepaid' WHEN i % 20 < 15 THEN 'postpaid' WHEN i % 20 < 18 THEN 'hybrid' ELSE 'family' END AS kind,
-               gen_random_uuid() AS customer, gen_random_uuid() AS account, gen_random_uuid() AS subscriber
+               uuid_v7() AS customer, uuid_v7() AS account, gen_random_uuid() AS subscriber
           FROM generate_series(?::int, ?::int) i`, [from, to]);
       // Family parents: one per 4 family lines (numbered by their rank among the family lines).
       await trx.raw(`
         CREATE TEMP TABLE fam ON COMMIT DROP AS
         SELECT i, (row_number() OVER (ORDER BY i) - 1) / 4 AS grp FROM bl WHERE kind = 'family'`);
-      await trx.raw(`CREATE TEMP TABLE parents ON COMMIT DROP AS SELECT grp, gen_random_uuid() AS customer, gen_random_uuid() AS account FROM fam GROUP BY grp`);
+      await trx.raw(`CREATE TEMP TABLE parents ON COMMIT DROP AS SELECT grp, uuid_v7() AS customer, uuid_v7() AS account FROM fam GROUP BY grp`);
       await trx.raw(`INSERT INTO customers (id, kind, name) SELECT customer, 'individual', 'Bench ' || i FROM bl
                      UNION ALL SELECT customer, 'individual', 'Bench family' FROM parents`);
       await trx.raw(`INSERT INTO billing_accounts (id, customer_id, payment_type, currency, credit_limit_minor)
@@ -201,11 +206,13 @@ async function seed(db: ReturnType<typeof createDatabase>, n: number): Promise<v
                        FROM bl LEFT JOIN fam f ON f.i = bl.i LEFT JOIN parents p ON p.grp = f.grp`);
       await trx.raw(`INSERT INTO ledger_accounts (code, kind, unit, billing_account_id)
                      SELECT 'wallet:' || a.id, 'wallet', 'EUR', a.id FROM billing_accounts a
-                      WHERE a.id IN (SELECT account FROM bl UNION ALL SELECT account FROM parents)`);
+                      WHERE a.id IN (SELECT account FROM bl UNION ALL SELECT account FROM parents)
+                      ORDER BY a.id`);
       await trx.raw(`INSERT INTO wallets (ledger_account_id, billing_account_id, currency, credit_limit_micros)
                      SELECT la.id, la.billing_account_id, 'EUR', a.credit_limit_minor * 10000
                        FROM ledger_accounts la JOIN billing_accounts a ON a.id = la.billing_account_id
-                      WHERE la.code = ANY(SELECT 'wallet:' || account FROM bl UNION ALL SELECT 'wallet:' || account FROM parents)`);
+                      WHERE la.code = ANY(SELECT 'wallet:' || account FROM bl UNION ALL SELECT 'wallet:' || account FROM parents)
+                      ORDER BY la.id`);
       // Prepaid and hybrid wallets hold 50.00 EUR: one funding entry for the chunk (gateway cash → wallets).
       await trx.raw(`
         WITH funded AS (SELECT w.ledger_account_id FROM wallets w JOIN bl ON bl.account = w.billing_account_id WHERE bl.kind IN ('prepaid', 'hybrid')),

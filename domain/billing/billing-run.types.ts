@@ -23,7 +23,9 @@ export interface DueLane {
 
 export const ALL_SUBSCRIPTIONS: DueLane = { fromId: '00000000-0000-0000-0000-000000000000', toId: 'ffffffff-ffff-ffff-ffff-ffffffffffff' };
 
-/** `count` lanes of equal width over the uuid space (split on the first 32 bits; ids are random). */
+/** `count` lanes of equal width over the uuid space (split on the first 32 bits): even for random
+ * (v4) ids. Runs started before `billing-run-lanes-at-quantiles` use it; today's cut their lanes at
+ * quantiles of the due ids (`lanesSplitAt`), as time-ordered ids crowd one end of the space. */
 export function dueLanes(count: number): DueLane[] {
   if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`lanes must be an integer from 1 to 64, not ${count}`);
   const span = 2 ** 32;
@@ -32,6 +34,22 @@ export function dueLanes(count: number): DueLane[] {
     fromId: `${hex(Math.floor((i * span) / count))}-0000-0000-0000-000000000000`,
     toId: `${hex(Math.floor(((i + 1) * span) / count) - 1)}-ffff-ffff-ffff-ffffffffffff`,
   }));
+}
+
+/** Lanes that cover the whole uuid space, cut at these ids (each starts a lane): ascending, distinct
+ * ids make as many lanes plus one; others are dropped. */
+export function lanesSplitAt(ids: string[]): DueLane[] {
+  const starts = [...new Set(ids.map((id) => id.toLowerCase()))].filter((id) => UUID.test(id) && id > ALL_SUBSCRIPTIONS.fromId).sort();
+  const froms = [ALL_SUBSCRIPTIONS.fromId, ...starts];
+  return froms.map((fromId, i) => ({ fromId, toId: i + 1 < froms.length ? uuidBefore(froms[i + 1]) : ALL_SUBSCRIPTIONS.toId }));
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The id just below this one (lanes are inclusive at both ends, as the claim's BETWEEN is). */
+function uuidBefore(id: string): string {
+  const hex = (BigInt(`0x${id.replace(/-/g, '')}`) - 1n).toString(16).padStart(32, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Where a lane stands in a run (carried through continue-as-new). */

@@ -6,6 +6,8 @@
  *   started `invoice:<id>` as children itself). Keep it: runs of that code may still be in flight.
  * - `billing-run-issue-due-v2.json`: recorded before the patch `billing-run-lanes` (one sequential
  *   loop of batches). Keep it for the same reason.
+ * - `billing-run-issue-due-v3.json`: recorded before the patch `billing-run-lanes-at-quantiles` (lanes
+ *   of equal width, no `billingRunLanes` activity). Keep it for the same reason.
  * - `billing-run-issue-due.json`: today's code; record it again after an intended, patched change
  *   (rename the old one to the next `-vN` first):
  *   RECORD_BILLING_HISTORIES=1 npx jest test/billing/replay.test.ts --selectProjects integration
@@ -73,7 +75,7 @@ describe('replay of committed billing-run histories', () => {
   });
   const files = fs.existsSync(DIR) ? fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort() : [];
   test('histories are committed', () => {
-    expect(files).toEqual(expect.arrayContaining(['billing-run-issue-due-v1.json', 'billing-run-issue-due-v2.json', 'billing-run-issue-due.json']));
+    expect(files).toEqual(expect.arrayContaining(['billing-run-issue-due-v1.json', 'billing-run-issue-due-v2.json', 'billing-run-issue-due-v3.json', 'billing-run-issue-due.json']));
   });
   test.each(files)('%s replays without non-determinism', async (file) => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: testServices().workflowBundlePath } }, loadHistory(path.join(DIR, file)), file.replace(/\.json$/, ''));
