@@ -98,17 +98,24 @@ async function main(): Promise<void> {
       const lockedRetries = new Map<string, number>();
       // The workflow's loop (billing-run.workflow.ts): its lanes (cut at quantiles of the due ids, as
       // its first activity does) concurrently, each a keyset loop of batches.
-      await Promise.all((await dueLanesOf(db, { cycleDate: CYCLE_DATE, count: lanes })).map(async (lane) => {
+      const cut = await dueLanesOf(db, { cycleDate: CYCLE_DATE, count: lanes });
+      const cutMs = performance.now() - started;
+      // How even the cut was: each lane's charges and when it finished.
+      const laneEnds = await Promise.all(cut.map(async (lane) => {
         let cursor: DueCursor = FIRST_CURSOR;
+        let laneClaimed = 0;
         for (;;) {
           const r = await runBillingBatch({ db, engine, onPhase: (ph, ms) => phases.set(ph, (phases.get(ph) ?? 0) + ms), onLockedRetry: (why) => lockedRetries.set(why, (lockedRetries.get(why) ?? 0) + 1) }, { cycleDate: CYCLE_DATE, after: cursor, limit: batch, graceDays: 3, lane });
           claimed += r.claimed;
+          laneClaimed += r.claimed;
           batches++;
           if (batches % 20 === 0) log(`${claimed} charged so far, ${((performance.now() - started) / 1000).toFixed(1)} s`);
           if (!r.cursor || r.scanned < batch) break;
           cursor = r.cursor;
         }
+        return `${laneClaimed} charges by ${((performance.now() - started) / 1000).toFixed(1)} s`;
       }));
+      log(`lanes cut at the due ids in ${cutMs.toFixed(0)} ms: ${laneEnds.join('; ')}`);
       await graceExpiredCharges(db, { cycleDate: CYCLE_DATE, afterId: '0', limit: batch });
       log(`billing run: ${claimed} charges in ${batches} batches over ${lanes} lanes, ${((performance.now() - started) / 1000).toFixed(1)} s (time in each step, summed over lanes: ${[...phases].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
       log(`fee debits that went the locked way: ${[...lockedRetries].map(([k, v]) => `${v} (${k})`).join(', ') || 'none'}`);
