@@ -1,8 +1,11 @@
 import crypto from 'node:crypto';
+import { Pool } from 'pg';
 import { createTestDatabase } from '../../test/support/services';
+import { createChargingEngine } from '../charging/charging-engine';
 import { seedLine, seedPlan } from '../charging/testing/fixtures';
 import { dueLanesOf } from './billing-run.repository';
-import { ALL_SUBSCRIPTIONS, dueLanes, type DueLane } from './billing-run.types';
+import { runBillingBatch } from './billing-run.service';
+import { ALL_SUBSCRIPTIONS, FIRST_CURSOR, dueLanes, type DueLane } from './billing-run.types';
 
 /** New subscriptions take time-ordered ids (migrations 20261206130100/130200), so a run cuts its lanes
  * at quantiles of the due ids instead of at equal widths of the uuid space. */
@@ -88,5 +91,51 @@ describe('time-ordered ids and lanes cut at the due ids (real PostgreSQL)', () =
     expect(await dueLanesOf(t.db, { cycleDate: '2000-01-01', count: 3 })).toEqual(dueLanes(3));
     expect(await dueLanesOf(t.db, { cycleDate: DUE, count: 1 })).toEqual([ALL_SUBSCRIPTIONS]);
     await expect(dueLanesOf(t.db, { cycleDate: DUE, count: 0 })).rejects.toThrow(RangeError);
+  });
+});
+
+/** Neighbours are renewed together (time-ordered ids): one statement updates every subscription and
+ * payer wallet of a page, so those tables keep half of each page free (migration 20261206130300) and
+ * every renewal is a HOT update — the new version on the row's own page, no new index entries. */
+describe('a batch renews neighbouring rows in place (real PostgreSQL)', () => {
+  let t: Awaited<ReturnType<typeof createTestDatabase>>;
+  let pool: Pool;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    pool = new Pool({ connectionString: t.url, max: 2 });
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await t?.drop();
+  });
+
+  const pagesOf = async (table: string, column: string, ids: string[]) => new Map((await t.db.raw(
+    `SELECT ${column}::text AS id, (ctid::text::point)[0]::int AS page FROM ${table} WHERE ${column}::text = ANY(?)`, [ids],
+  )).rows.map((r: { id: string; page: number }) => [r.id, r.page]));
+
+  test('every subscription and wallet of a batch stays on its page, several pages of neighbours', async () => {
+    const planId = await seedPlan(t.db, { paymentType: 'postpaid' });
+    await t.db('plans').where({ id: planId }).update({ recurring_fee_minor: 500 });
+    const lines = [];
+    for (let i = 0; i < 90; i++) lines.push(await seedLine(t.db, { planId, paymentType: 'postpaid', creditLimitMinor: 10_000n }));
+    const subscriptions = lines.map((l) => l.subscriptionId);
+    const wallets = lines.map((l) => l.walletId);
+    const before = { subscriptions: await pagesOf('subscriptions', 'id', subscriptions), wallets: await pagesOf('wallets', 'ledger_account_id', wallets) };
+    // Neighbours: the lines fill several pages of each table.
+    expect(new Set(before.subscriptions.values()).size).toBeGreaterThanOrEqual(2);
+    expect(new Set(before.wallets.values()).size).toBeGreaterThanOrEqual(2);
+
+    const engine = createChargingEngine({ pool });
+    try {
+      const cycleDate = new Date(Date.now() + 40 * 86_400_000).toISOString().slice(0, 10);
+      const r = await runBillingBatch({ db: t.db, engine }, { cycleDate, after: FIRST_CURSOR, limit: 500, graceDays: 3 });
+      expect(r.charged).toBe(90);
+    } finally {
+      await engine.close();
+    }
+    const advanced = await t.db('subscriptions').whereIn('id', subscriptions).andWhere('current_period_start', '>', new Date()).count({ n: '*' });
+    expect(Number(advanced[0].n)).toBe(90);
+    expect(await pagesOf('subscriptions', 'id', subscriptions)).toEqual(before.subscriptions);
+    expect(await pagesOf('wallets', 'ledger_account_id', wallets)).toEqual(before.wallets);
   });
 });
