@@ -321,10 +321,10 @@ export async function matchChunk(db: Knex, runId: string, chunk: number): Promis
         if (!fine.ours) return 'restage' as const;
         const counts = await matchChunkSql(trx, run, partner.identityKey, terms, chunk);
         await trx('reconciliation_chunks').insert({ run_id: runId, chunk, counts: JSON.stringify(counts) });
-        await trx.raw(
-          `UPDATE reconciliation_runs SET chunks_done = (SELECT count(*) FROM reconciliation_chunks WHERE run_id = ?), updated_at = now() WHERE id = ?`,
-          [runId, runId],
-        );
+        // An increment, not a recount: chunks commit concurrently, and a recount's snapshot misses the
+        // chunk another transaction commits while this one waits on the row (a run ended `ready` at
+        // 15 of 16). The chunk row's unique key makes each chunk count once.
+        await trx.raw(`UPDATE reconciliation_runs SET chunks_done = chunks_done + 1, updated_at = now() WHERE id = ?`, [runId]);
         return counts;
       });
       if (result !== 'restage') return result;
@@ -515,7 +515,7 @@ export async function finalizeRun(db: Knex, runId: string): Promise<Reconciliati
   assertOpen(run);
   const { rows: d } = await db.raw(`SELECT count(*)::int AS n FROM reconciliation_chunks WHERE run_id = ?`, [runId]);
   if (d[0].n !== run.chunkCount) throw new Error(`run ${runId}: ${d[0].n} of ${run.chunkCount} chunks are done`);
-  await db('reconciliation_runs').where({ id: runId }).update({ status: 'settling', updated_at: db.fn.now() });
+  await db('reconciliation_runs').where({ id: runId }).update({ status: 'settling', chunks_done: d[0].n, updated_at: db.fn.now() });
   const partner = await getPartner(db, run.partnerCode);
   const terms = await termsById(db, run.termsId);
   const { rows } = await db.raw(
