@@ -7,8 +7,8 @@ import type { ChargingEngine } from '../domain/charging/charging-engine';
 import { sharedEngineFor } from '../domain/payments/shared-engine';
 import {
   finishBillingRunRecord,
-  dueLanesOf,
   graceExpiredCharges,
+  lanesAtDueQuantiles,
   markSuspended,
   openChargesOf,
   startBillingRunRecord,
@@ -82,9 +82,9 @@ export function createBillingActivities(deps: BillingActivityDeps) {
       await startBillingRunRecord(deps.db, cycleDate);
     },
 
-    /** The run's lanes, cut at quantiles of the due subscriptions' ids (`dueLanesOf`). */
+    /** The run's lanes, cut at quantiles of the due subscriptions' ids (`lanesAtDueQuantiles`). */
     async billingRunLanes(input: { cycleDate: string; count: number }): Promise<DueLane[]> {
-      return dueLanesOf(deps.db, input);
+      return lanesAtDueQuantiles(deps.db, input);
     },
 
     /** One batch of one lane (no lane: the whole id space, as runs before lanes). */

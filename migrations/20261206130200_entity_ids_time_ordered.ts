@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
  * subscriptions, the accounts they were opened with and their wallets (bigint ids, already in
  * creation order) sit on neighbouring pages, and each new invoice goes to the right edge of its
  * index instead of a random leaf. Existing rows keep their ids; a run's lanes are cut at quantiles
- * of the due ids (billing-run.repository.ts, `dueLanesOf`), so any mix of the two splits evenly.
+ * of the due ids (billing-run.repository.ts, `lanesAtDueQuantiles`), so any mix of the two splits evenly.
  *
  * Subscribers keep the ids the API derives from the activation's idempotency key (a hash: a retried
  * activation must find the same `subscriber:<id>` workflow).

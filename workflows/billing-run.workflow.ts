@@ -19,7 +19,7 @@ import {
   DEFAULT_GRACE_DAYS,
   DEFAULT_LANES,
   FIRST_CURSOR,
-  dueLanes,
+  equalWidthLanes,
   ZERO_TOTALS,
   billingRunWorkflowId,
   type BillingBatchResult,
@@ -117,8 +117,9 @@ export async function billingRunWorkflow(input: BillingRunInput): Promise<Billin
     if (!lanes && input.resume) lanes = [{ lane: ALL_SUBSCRIPTIONS, cursor, done: false }];
     if (!lanes) {
       const count = input.lanes ?? DEFAULT_LANES;
-      const even = dueLanes(count);
-      const cut = patched('billing-run-lanes-at-quantiles') ? await act.billingRunLanes({ cycleDate: input.cycleDate, count }) : even;
+      // Equal widths first, in any case: it refuses a bad count here (RangeError), not in 20 activity attempts.
+      const equal = equalWidthLanes(count);
+      const cut = patched('billing-run-lanes-at-quantiles') ? await act.billingRunLanes({ cycleDate: input.cycleDate, count }) : equal;
       lanes = cut.map((lane) => ({ lane, cursor: FIRST_CURSOR, done: false }));
     }
     let carryOver = false;

@@ -28,7 +28,7 @@ import { childPids, machineBusySeconds, pgCpuMs, postmasterPid, processCpuMs } f
 import { createChargingEngine } from '../../domain/charging/charging-engine';
 import { runBillingBatch } from '../../domain/billing/billing-run.service';
 import { DEFAULT_LANES, FIRST_CURSOR, billingRunWorkflowId, type BillingRunInput, type BillingRunTotals, type DueCursor } from '../../domain/billing/billing-run.types';
-import { dueLanesOf, graceExpiredCharges } from '../../domain/billing/billing-run.repository';
+import { lanesAtDueQuantiles, graceExpiredCharges } from '../../domain/billing/billing-run.repository';
 import { PREPAID_EXAMPLE_TARIFF } from '../../domain/charging/tariff.example';
 import type { WorkflowStack } from '../workflow-stack';
 
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
       const lockedRetries = new Map<string, number>();
       // The workflow's loop (billing-run.workflow.ts): its lanes (cut at quantiles of the due ids, as
       // its first activity does) concurrently, each a keyset loop of batches.
-      const cut = await dueLanesOf(db, { cycleDate: CYCLE_DATE, count: lanes });
+      const cut = await lanesAtDueQuantiles(db, { cycleDate: CYCLE_DATE, count: lanes });
       const cutMs = performance.now() - started;
       // How even the cut was: each lane's charges and when it finished.
       const laneEnds = await Promise.all(cut.map(async (lane) => {

@@ -3,9 +3,9 @@ import { Pool } from 'pg';
 import { createTestDatabase } from '../../test/support/services';
 import { createChargingEngine } from '../charging/charging-engine';
 import { seedLine, seedPlan } from '../charging/testing/fixtures';
-import { dueLanesOf } from './billing-run.repository';
+import { lanesAtDueQuantiles } from './billing-run.repository';
 import { runBillingBatch } from './billing-run.service';
-import { ALL_SUBSCRIPTIONS, FIRST_CURSOR, dueLanes, type DueLane } from './billing-run.types';
+import { ALL_SUBSCRIPTIONS, FIRST_CURSOR, equalWidthLanes, type DueLane } from './billing-run.types';
 
 /** New subscriptions take time-ordered ids (migrations 20261206130100/130200), so a run cuts its lanes
  * at quantiles of the due ids instead of at equal widths of the uuid space. */
@@ -62,7 +62,7 @@ describe('time-ordered ids and lanes cut at the due ids (real PostgreSQL)', () =
     const due = Number((await t.db('subscriptions').where('state', 'active').andWhere('next_charge_on', '<=', DUE).count({ n: '*' }))[0].n);
     expect(due).toBe(47);
     for (const count of [2, 3, 5]) {
-      const lanes = await dueLanesOf(t.db, { cycleDate: DUE, count });
+      const lanes = await lanesAtDueQuantiles(t.db, { cycleDate: DUE, count });
       expect(lanes).toHaveLength(count);
       expect(lanes[0].fromId).toBe(ALL_SUBSCRIPTIONS.fromId);
       expect(lanes[count - 1].toId).toBe(ALL_SUBSCRIPTIONS.toId);
@@ -72,7 +72,7 @@ describe('time-ordered ids and lanes cut at the due ids (real PostgreSQL)', () =
       for (const n of sizes) expect(Math.abs(n - due / count)).toBeLessThanOrEqual(1);
     }
     // Equal widths would have put every time-ordered id in the first lane.
-    const even = await Promise.all(dueLanes(2).map(dueIn));
+    const even = await Promise.all(equalWidthLanes(2).map(dueIn));
     expect(even[0]).toBeGreaterThanOrEqual(35);
   });
 
@@ -80,7 +80,7 @@ describe('time-ordered ids and lanes cut at the due ids (real PostgreSQL)', () =
     await t.db.raw('ANALYZE subscriptions');
     const due = Number((await t.db('subscriptions').where('state', 'active').andWhere('next_charge_on', '<=', DUE).count({ n: '*' }))[0].n);
     for (let i = 0; i < 5; i++) {
-      const lanes = await dueLanesOf(t.db, { cycleDate: DUE, count: 2, sampleRows: 10 });
+      const lanes = await lanesAtDueQuantiles(t.db, { cycleDate: DUE, count: 2, sampleRows: 10 });
       expect(lanes[0].fromId).toBe(ALL_SUBSCRIPTIONS.fromId);
       expect(lanes[lanes.length - 1].toId).toBe(ALL_SUBSCRIPTIONS.toId);
       expect((await Promise.all(lanes.map(dueIn))).reduce((a, b) => a + b, 0)).toBe(due);
@@ -88,9 +88,9 @@ describe('time-ordered ids and lanes cut at the due ids (real PostgreSQL)', () =
   });
 
   test('nothing due: lanes of equal width; one lane: every id', async () => {
-    expect(await dueLanesOf(t.db, { cycleDate: '2000-01-01', count: 3 })).toEqual(dueLanes(3));
-    expect(await dueLanesOf(t.db, { cycleDate: DUE, count: 1 })).toEqual([ALL_SUBSCRIPTIONS]);
-    await expect(dueLanesOf(t.db, { cycleDate: DUE, count: 0 })).rejects.toThrow(RangeError);
+    expect(await lanesAtDueQuantiles(t.db, { cycleDate: '2000-01-01', count: 3 })).toEqual(equalWidthLanes(3));
+    expect(await lanesAtDueQuantiles(t.db, { cycleDate: DUE, count: 1 })).toEqual([ALL_SUBSCRIPTIONS]);
+    await expect(lanesAtDueQuantiles(t.db, { cycleDate: DUE, count: 0 })).rejects.toThrow(RangeError);
   });
 });
 

@@ -43,7 +43,7 @@ export interface ClaimedCharge {
   paymentType: 'prepaid' | 'postpaid' | 'hybrid';
 }
 
-import { ALL_SUBSCRIPTIONS, dueLanes, lanesSplitAt, type BillingRunTotals, type DueCursor, type DueLane } from './billing-run.types';
+import { ALL_SUBSCRIPTIONS, equalWidthLanes, lanesSplitAt, type BillingRunTotals, type DueCursor, type DueLane } from './billing-run.types';
 
 export type { DueCursor };
 
@@ -156,20 +156,20 @@ SELECT
   -- The cursor: the last row picked, then formatted (formatting inside the sort cost 7 ms a batch).
   (SELECT json_build_array(to_char(l.next_charge_on, 'YYYY-MM-DD'), l.id) FROM (SELECT id, next_charge_on FROM due ORDER BY id DESC LIMIT 1) l) AS last`;
 
-/** About how many subscriptions `dueLanesOf` samples to place its cuts. */
-export const LANE_SAMPLE_ROWS = 50_000;
+/** About how many subscriptions `lanesAtDueQuantiles` samples to place its cuts. */
+const LANE_SAMPLE_ROWS = 50_000;
 
 /** A run's lanes: `count` slices of the id space holding about as many due subscriptions each, cut at
  * quantiles of their ids. Time-ordered ids (migration …130200) sit at one end of the uuid space, so
- * lanes of equal width (`dueLanes`) would leave one lane nearly all the work. The quantiles come from
+ * lanes of equal width (`equalWidthLanes`) would leave one lane nearly all the work. The quantiles come from
  * a row sample of about LANE_SAMPLE_ROWS subscriptions (the whole table when it is smaller; there is
  * no index on the due date to read them from), off by about 0.2 % at 50,000 rows. Not a block sample:
  * its blocks hold runs of neighbouring ids, and 5 % of the blocks of 1M subscriptions cut the lanes
  * about 3 % apart (about 4 s of one lane running alone at the end of a 1M run). A row sample still reads every
  * page once (as the run's claims do anyway). Any cut is correct: the lanes cover the space. */
-export async function dueLanesOf(db: Knex, input: { cycleDate: string; count: number; sampleRows?: number }): Promise<DueLane[]> {
-  const even = dueLanes(input.count);
-  if (input.count === 1) return even;
+export async function lanesAtDueQuantiles(db: Knex, input: { cycleDate: string; count: number; sampleRows?: number }): Promise<DueLane[]> {
+  const equal = equalWidthLanes(input.count);
+  if (input.count === 1) return equal;
   const sampleRows = input.sampleRows ?? LANE_SAMPLE_ROWS;
   // The planner's row estimate (-1 before the first ANALYZE: then the whole table).
   const size = await pgQuery(db, `SELECT reltuples FROM pg_class WHERE oid = 'subscriptions'::regclass`, []);
@@ -184,7 +184,7 @@ export async function dueLanesOf(db: Knex, input: { cycleDate: string; count: nu
   );
   const cuts = res.rows[0].cuts as string[] | null;
   // None due in the sample: nothing to balance.
-  return cuts ? lanesSplitAt(cuts) : even;
+  return cuts ? lanesSplitAt(cuts) : equal;
 }
 
 export interface ClaimResult {

@@ -1,13 +1,13 @@
 import crypto from 'node:crypto';
-import { ALL_SUBSCRIPTIONS, dueLanes, lanesSplitAt } from './billing-run.types';
+import { ALL_SUBSCRIPTIONS, equalWidthLanes, lanesSplitAt } from './billing-run.types';
 
-describe('dueLanes', () => {
+describe('equalWidthLanes', () => {
   test('one lane is every subscription id', () => {
-    expect(dueLanes(1)).toEqual([ALL_SUBSCRIPTIONS]);
+    expect(equalWidthLanes(1)).toEqual([ALL_SUBSCRIPTIONS]);
   });
 
   test.each([2, 3, 7, 16])('%i lanes cover the uuid space without gaps or overlaps', (n) => {
-    const lanes = dueLanes(n);
+    const lanes = equalWidthLanes(n);
     expect(lanes).toHaveLength(n);
     expect(lanes[0].fromId).toBe(ALL_SUBSCRIPTIONS.fromId);
     expect(lanes[n - 1].toId).toBe(ALL_SUBSCRIPTIONS.toId);
@@ -19,14 +19,14 @@ describe('dueLanes', () => {
   });
 
   test('two lanes split at 80000000', () => {
-    expect(dueLanes(2)).toEqual([
+    expect(equalWidthLanes(2)).toEqual([
       { fromId: '00000000-0000-0000-0000-000000000000', toId: '7fffffff-ffff-ffff-ffff-ffffffffffff' },
       { fromId: '80000000-0000-0000-0000-000000000000', toId: 'ffffffff-ffff-ffff-ffff-ffffffffffff' },
     ]);
   });
 
   test.each([0, -1, 1.5, 65])('%p lanes is refused', (n) => {
-    expect(() => dueLanes(n)).toThrow(RangeError);
+    expect(() => equalWidthLanes(n)).toThrow(RangeError);
   });
 });
 
@@ -40,7 +40,7 @@ describe('lanesSplitAt', () => {
   });
 
   test('the id below borrows across every digit and group', () => {
-    expect(lanesSplitAt(['80000000-0000-0000-0000-000000000000'])).toEqual(dueLanes(2));
+    expect(lanesSplitAt(['80000000-0000-0000-0000-000000000000'])).toEqual(equalWidthLanes(2));
   });
 
   test('cuts in any order, repeated or in capitals make the same lanes; the lowest id and non-ids cut nothing', () => {

@@ -26,7 +26,7 @@ export const ALL_SUBSCRIPTIONS: DueLane = { fromId: '00000000-0000-0000-0000-000
 /** `count` lanes of equal width over the uuid space (split on the first 32 bits): even for random
  * (v4) ids. Runs started before `billing-run-lanes-at-quantiles` use it; today's cut their lanes at
  * quantiles of the due ids (`lanesSplitAt`), as time-ordered ids crowd one end of the space. */
-export function dueLanes(count: number): DueLane[] {
+export function equalWidthLanes(count: number): DueLane[] {
   if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`lanes must be an integer from 1 to 64, not ${count}`);
   const span = 2 ** 32;
   const hex = (n: number) => n.toString(16).padStart(8, '0');
